@@ -1,0 +1,1 @@
+"""Benchmark harness for buckaroo_assets (see docs/benchmarks.md)."""

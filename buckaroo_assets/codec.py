@@ -1,0 +1,464 @@
+"""Lossless, type-tagged JSON for summary-stat values.
+
+Stats are computed once and read back much later, by other processes and
+other languages, so a value must return as the *same type* with the *same
+value*: a ``tuple`` column name must not come back as a list, a ``Decimal``
+must not become a float, and a 64-bit int must not lose precision in a
+JavaScript reader.  Plain JSON stays plain; everything else becomes a
+single-key object whose key is a ``$tag``.
+
+Only exact types are accepted (``type(v) is int``, not ``isinstance``):
+subclasses such as ``numpy.float64``, ``pandas.Timestamp`` or an ``IntEnum``
+would otherwise be silently decoded as their base class.  numpy and pyarrow
+are imported only when one of their values is met, so reading a bundle of
+plain values stays cheap.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as _dt
+import decimal
+import json
+import math
+import re
+from collections.abc import Callable
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from buckaroo_assets.errors import BuckarooAssetsError
+
+__all__ = [
+    "MalformedEncodingError",
+    "UnsupportedValueError",
+    "decode",
+    "dumps",
+    "encode",
+    "loads",
+]
+
+# Largest magnitude every IEEE-754 double reader (JavaScript, jq, ...) holds exactly.
+_MAX_SAFE_INT = 2**53
+_INT_TEXT = re.compile(r"-?[0-9]+")
+_ARROW_TYPE_TEXT = re.compile(
+    r"(timestamp|duration|time32|time64|date32|date64)\[(\w+)(?:, tz=(.+))?\]"
+)
+_ISO_OFFSET = re.compile(r"([+-])([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{6}))?)?\Z")
+_NUMPY_KINDS = "biufMm"
+
+
+class UnsupportedValueError(BuckarooAssetsError, TypeError):
+    """A value has no lossless encoding; raised rather than guessing with repr()."""
+
+
+class MalformedEncodingError(BuckarooAssetsError, ValueError):
+    """Input to decode() was not produced by encode(); fail loudly, never half-decode."""
+
+
+def _type_name(value: object) -> str:
+    cls = type(value)
+    return (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+
+
+def _unsupported(value: object, what: str = "") -> UnsupportedValueError:
+    return UnsupportedValueError(f"cannot encode {what or 'value'} of type {_type_name(value)}")
+
+
+def _canonical_text(obj: object) -> str:
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+# ---------------------------------------------------------------- encoders
+
+
+def _enc_int(v: int) -> object:
+    if -_MAX_SAFE_INT <= v <= _MAX_SAFE_INT:
+        return v
+    try:
+        text = str(v)
+    except ValueError:  # beyond sys.get_int_max_str_digits(); Decimal has no such cap
+        text = str(decimal.Decimal(v))
+    return {"$int": text}
+
+
+def _enc_float(v: float) -> object:
+    if math.isfinite(v):
+        return v
+    return {"$float": "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")}
+
+
+def _enc_dict(v: dict[Any, Any]) -> object:
+    if all(type(k) is str and not k.startswith("$") for k in v):
+        return {k: encode(x) for k, x in v.items()}
+    pairs = [(_canonical_text(k), k, x) for k, x in ((encode(k), encode(x)) for k, x in v.items())]
+    if len({p[0] for p in pairs}) == len(pairs):
+        pairs.sort(key=lambda p: p[0])
+    else:  # only distinct NaN keys encode alike; their values then fix the order
+        pairs.sort(key=lambda p: (p[0], _canonical_text(p[2])))
+    return {"$dict": [[k, x] for _, k, x in pairs]}
+
+
+def _tz_fields(tz: _dt.tzinfo | None) -> dict[str, object]:
+    if tz is None:
+        return {}
+    if type(tz) is ZoneInfo and tz.key is not None:
+        return {"zone": tz.key}
+    if type(tz) is _dt.timezone:
+        name = tz.tzname(None)
+        default = _dt.timezone(tz.utcoffset(None)).tzname(None)
+        return {} if name == default else {"tzname": name}
+    raise _unsupported(tz, "tzinfo")
+
+
+def _enc_clock(tag: str) -> Callable[[Any], object]:
+    def enc(v: _dt.datetime | _dt.time) -> object:
+        payload: dict[str, object] = {"iso": v.isoformat(), **_tz_fields(v.tzinfo)}
+        if v.fold:
+            payload["fold"] = 1
+        return {tag: payload}
+
+    return enc
+
+
+def _enc_numpy(v: Any) -> object:
+    import numpy as np
+
+    if not isinstance(v, np.generic):
+        raise _unsupported(v)
+    dtype = v.dtype
+    if dtype.kind not in _NUMPY_KINDS or (dtype.kind == "f" and dtype.itemsize > 8):
+        raise _unsupported(v, f"numpy dtype {dtype}")
+    # Aliases like numpy.longlong share a dtype name with int64 but are distinct types.
+    name = dtype.name if np.dtype(dtype.name).type is type(v) else type(v).__name__
+    if dtype.kind == "b":
+        value: object = bool(v)
+    elif dtype.kind in "iu":
+        value = encode(int(v))
+    elif dtype.kind == "f":
+        value = encode(float(v))
+    else:
+        value = None if np.isnat(v) else encode(int(v.view(np.int64)))
+    return {"$numpy": [name, value]}
+
+
+def _enc_arrow(v: Any) -> object:
+    import pyarrow as pa
+
+    if not isinstance(v, pa.Scalar):
+        raise _unsupported(v)
+    t = v.type
+    if not (
+        pa.types.is_timestamp(t)
+        or pa.types.is_duration(t)
+        or pa.types.is_time(t)
+        or pa.types.is_date(t)
+    ):
+        raise _unsupported(v, f"arrow type {t}")
+    return {"$arrow": [str(t), encode(v.value)]}
+
+
+def _enc_bytes(v: bytes | bytearray) -> object:
+    return {"$bytes": base64.b64encode(v).decode("ascii")}
+
+
+def _identity(v: object) -> object:
+    return v
+
+
+_ENCODERS: dict[type, Callable[[Any], object]] = {
+    type(None): _identity,
+    bool: _identity,
+    str: _identity,
+    int: _enc_int,
+    float: _enc_float,
+    list: lambda v: [encode(x) for x in v],
+    tuple: lambda v: {"$tuple": [encode(x) for x in v]},
+    dict: _enc_dict,
+    bytes: _enc_bytes,
+    bytearray: _enc_bytes,
+    decimal.Decimal: lambda v: {"$decimal": str(v)},
+    _dt.datetime: _enc_clock("$datetime"),
+    _dt.time: _enc_clock("$time"),
+    _dt.date: lambda v: {"$date": v.isoformat()},
+    _dt.timedelta: lambda v: {"$timedelta": [v.days, v.seconds, v.microseconds]},
+}
+
+# Keyed by top-level module so numpy/pyarrow are imported only when their values appear.
+_LAZY_ENCODERS: dict[str, Callable[[Any], object]] = {"numpy": _enc_numpy, "pyarrow": _enc_arrow}
+
+
+def encode(value: object) -> object:
+    """Make ``value`` JSON-safe without losing its type, so decode() can restore it exactly."""
+    cls = type(value)
+    enc = _ENCODERS.get(cls) or _LAZY_ENCODERS.get(cls.__module__.partition(".")[0])
+    if enc is None:
+        raise _unsupported(value)
+    return enc(value)
+
+
+# ---------------------------------------------------------------- decoders
+
+
+def _bad(tag: str, payload: object, expected: str) -> MalformedEncodingError:
+    shown = repr(payload)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return MalformedEncodingError(f"{tag}: expected {expected}, got {shown}")
+
+
+def _expect(tag: str, payload: object, cls: type, expected: str) -> Any:
+    if type(payload) is not cls:
+        raise _bad(tag, payload, expected)
+    return payload
+
+
+def _pair(tag: str, payload: object) -> list[Any]:
+    if type(payload) is not list or len(payload) != 2:
+        raise _bad(tag, payload, "a [type, value] pair")
+    return payload
+
+
+def _exact_int(tag: str, value: object) -> int:
+    if type(value) is not int:
+        raise _bad(tag, value, "an integer")
+    return value
+
+
+def _dec_int(payload: object) -> int:
+    text = _expect("$int", payload, str, "a decimal integer string")
+    if not _INT_TEXT.fullmatch(text):
+        raise _bad("$int", payload, "a decimal integer string")
+    try:
+        return int(text)
+    except ValueError:  # beyond sys.get_int_max_str_digits()
+        return int(decimal.Decimal(text))
+
+
+def _dec_float(payload: object) -> float:
+    if payload not in ("nan", "inf", "-inf") or type(payload) is not str:
+        raise _bad("$float", payload, "one of 'nan', 'inf', '-inf'")
+    return float(payload)  # a fresh NaN object each time, so several NaN dict keys stay distinct
+
+
+def _dec_bytes(payload: object) -> bytes:
+    text = _expect("$bytes", payload, str, "a base64 string")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _bad("$bytes", payload, "a base64 string") from exc
+
+
+def _dec_dict(payload: object) -> dict[Any, Any]:
+    items = _expect("$dict", payload, list, "a list of [key, value] pairs")
+    out: dict[Any, Any] = {}
+    for item in items:
+        key, value = _pair("$dict", item)
+        try:
+            out[decode(key)] = decode(value)
+        except TypeError as exc:  # unhashable key such as a list
+            raise _bad("$dict", key, "a hashable key") from exc
+    if len(out) != len(items):
+        raise MalformedEncodingError("$dict: duplicate keys")
+    return out
+
+
+def _dec_decimal(payload: object) -> decimal.Decimal:
+    text = _expect("$decimal", payload, str, "a decimal string")
+    with decimal.localcontext() as ctx:  # a caller's context must not turn junk into NaN
+        ctx.traps[decimal.InvalidOperation] = True
+        try:
+            return decimal.Decimal(text)
+        except decimal.InvalidOperation as exc:
+            raise _bad("$decimal", payload, "a decimal string") from exc
+
+
+def _dec_clock(tag: str, parse: Callable[[str], Any]) -> Callable[[object], Any]:
+    def dec(payload: object) -> Any:
+        fields = _expect(tag, payload, dict, "an object with 'iso'")
+        if "iso" not in fields or not set(fields) <= {"iso", "zone", "tzname", "fold"}:
+            raise _bad(tag, payload, "keys 'iso' and optionally 'zone', 'tzname', 'fold'")
+        text = _expect(tag, fields["iso"], str, "an ISO-8601 string")
+        try:
+            v = parse(text)
+        except ValueError as exc:
+            raise _bad(tag, payload, "a valid ISO-8601 string") from exc
+        offset = _ISO_OFFSET.search(text)
+        if offset and v.tzinfo is not None:  # fromisoformat reads "+00:00:00.000001" as UTC
+            sign, hh, mm, ss, us = offset.groups()
+            delta = _dt.timedelta(
+                hours=int(hh), minutes=int(mm), seconds=int(ss or 0), microseconds=int(us or 0)
+            )
+            v = v.replace(tzinfo=_dt.timezone(-delta if sign == "-" else delta))
+        if "zone" in fields:
+            if "tzname" in fields:
+                raise _bad(tag, payload, "at most one of 'zone' and 'tzname'")
+            try:
+                v = v.replace(tzinfo=ZoneInfo(_expect(tag, fields["zone"], str, "a zone key")))
+            except (KeyError, ValueError) as exc:  # ZoneInfoNotFoundError is a KeyError
+                raise _bad(tag, fields["zone"], "a known IANA zone key") from exc
+        elif "tzname" in fields:
+            offset = v.utcoffset()
+            if offset is None:
+                raise _bad(tag, payload, "an offset in 'iso' when 'tzname' is given")
+            v = v.replace(
+                tzinfo=_dt.timezone(offset, _expect(tag, fields["tzname"], str, "a name"))
+            )
+        fold = fields.get("fold", 0)
+        if fold not in (0, 1) or type(fold) is not int:
+            raise _bad(tag, fold, "fold 0 or 1")
+        return v.replace(fold=fold)
+
+    return dec
+
+
+def _dec_date(payload: object) -> _dt.date:
+    try:
+        return _dt.date.fromisoformat(_expect("$date", payload, str, "an ISO-8601 date"))
+    except ValueError as exc:
+        raise _bad("$date", payload, "an ISO-8601 date") from exc
+
+
+def _dec_timedelta(payload: object) -> _dt.timedelta:
+    if type(payload) is not list or len(payload) != 3:
+        raise _bad("$timedelta", payload, "[days, seconds, microseconds]")
+    days, seconds, micros = (_exact_int("$timedelta", p) for p in payload)
+    try:
+        return _dt.timedelta(days=days, seconds=seconds, microseconds=micros)
+    except OverflowError as exc:
+        raise _bad("$timedelta", payload, "a representable timedelta") from exc
+
+
+def _dec_numpy(payload: object) -> Any:
+    import numpy as np
+
+    name, raw = _pair("$numpy", payload)
+    try:
+        dtype = np.dtype(_expect("$numpy", name, str, "a dtype name"))
+    except TypeError as exc:
+        raise _bad("$numpy", name, "a numpy dtype name") from exc
+    kind = dtype.kind
+    if kind not in _NUMPY_KINDS or (kind == "f" and dtype.itemsize > 8):
+        raise _bad("$numpy", name, "a bool, integer, float<=64, datetime64 or timedelta64 dtype")
+    value = decode(raw)
+    try:
+        if kind == "b":
+            if type(value) is not bool:
+                raise _bad("$numpy", raw, "a bool")
+            return dtype.type(value)
+        if kind in "iu":
+            return dtype.type(_exact_int("$numpy", value))
+        if kind == "f":
+            if type(value) is not float:
+                raise _bad("$numpy", raw, "a float")
+            if math.isfinite(value) and (
+                abs(value) > float(np.finfo(dtype).max) or float(dtype.type(value)) != value
+            ):
+                raise _bad("$numpy", raw, f"a value exactly representable as {dtype}")
+            return dtype.type(value)
+        # NaT is the minimum int64 in every unit; view() keeps the unit exactly.
+        ticks = np.iinfo(np.int64).min if value is None else _exact_int("$numpy", value)
+        return np.int64(ticks).view(dtype)
+    except OverflowError as exc:
+        raise _bad("$numpy", raw, f"a value in range for {dtype}") from exc
+
+
+def _dec_arrow(payload: object) -> Any:
+    import pyarrow as pa
+
+    text, raw = _pair("$arrow", payload)
+    m = _ARROW_TYPE_TEXT.fullmatch(_expect("$arrow", text, str, "an arrow type string"))
+    if m is None:
+        raise _bad("$arrow", text, "a timestamp/duration/time/date arrow type")
+    kind, unit, tz = m.groups()
+    try:
+        if kind == "timestamp":
+            typ = pa.timestamp(unit, tz=tz)
+        elif kind.startswith("date"):
+            typ = getattr(pa, kind)()
+        else:
+            typ = getattr(pa, kind)(unit)
+    except (ValueError, TypeError) as exc:
+        raise _bad("$arrow", text, "a valid arrow type") from exc
+    if str(typ) != text:  # e.g. a tz on a duration, or date32 with the wrong unit
+        raise _bad("$arrow", text, "a canonical arrow type string")
+    value = decode(raw)
+    if value is None:
+        return pa.scalar(None, type=typ)
+    storage = pa.int32() if typ.bit_width == 32 else pa.int64()
+    try:  # view() reinterprets the stored integer, so no unit conversion can round
+        return pa.array([_exact_int("$arrow", value)], type=storage).view(typ)[0]
+    except (OverflowError, pa.ArrowInvalid) as exc:
+        raise _bad("$arrow", raw, f"a value in range for {typ}") from exc
+
+
+_DECODERS: dict[str, Callable[[object], Any]] = {
+    "$int": _dec_int,
+    "$float": _dec_float,
+    "$bytes": _dec_bytes,
+    "$tuple": lambda p: tuple(decode(x) for x in _expect("$tuple", p, list, "a list")),
+    "$dict": _dec_dict,
+    "$decimal": _dec_decimal,
+    "$datetime": _dec_clock("$datetime", _dt.datetime.fromisoformat),
+    "$time": _dec_clock("$time", _dt.time.fromisoformat),
+    "$date": _dec_date,
+    "$timedelta": _dec_timedelta,
+    "$numpy": _dec_numpy,
+    "$arrow": _dec_arrow,
+}
+
+_PLAIN = (type(None), bool, str, int, float)
+
+
+def decode(obj: object) -> object:
+    """Rebuild the original value from encode() output, rejecting anything it could not produce."""
+    cls = type(obj)
+    if cls in _PLAIN:
+        return obj
+    if cls is list:
+        return [decode(x) for x in cast(list[Any], obj)]
+    if cls is not dict:
+        raise MalformedEncodingError(f"not a JSON value: {_type_name(obj)}")
+    fields = cast(dict[Any, Any], obj)
+    if any(type(k) is not str for k in fields):
+        raise MalformedEncodingError("JSON object keys must be strings")
+    tags = [k for k in fields if k.startswith("$")]
+    if not tags:
+        return {k: decode(v) for k, v in fields.items()}
+    if len(fields) != 1:
+        raise MalformedEncodingError(
+            f"a tagged object must have exactly one key, got {sorted(fields)}"
+        )
+    tag = tags[0]
+    dec = _DECODERS.get(tag)
+    if dec is None:
+        raise MalformedEncodingError(f"unknown tag {tag!r}")
+    return dec(fields[tag])
+
+
+def dumps(value: object) -> bytes:
+    """Serialise canonically, so equal values give identical bytes (usable for hashing and diffs)."""
+    text = _canonical_text(encode(value))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            "strings containing lone surrogates cannot be stored as UTF-8 JSON"
+        ) from exc
+
+
+def _reject_constant(name: str) -> object:
+    raise MalformedEncodingError(f"non-standard JSON constant {name}; dumps() never writes it")
+
+
+def loads(data: bytes | str) -> object:
+    """Inverse of dumps(); strict, so foreign NaN/Infinity literals are not silently accepted."""
+    try:
+        obj = json.loads(data, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise MalformedEncodingError(f"invalid JSON: {exc}") from exc
+    return decode(obj)

@@ -1,0 +1,1 @@
+"""The streaming, mergeable stats engine (pure pyarrow + numpy)."""

@@ -1,0 +1,155 @@
+"""Exact value -> count tables that grow by blocks and merge.
+
+Two representations share one interface: numbers live in sorted numpy arrays
+(fast radix/merge sorts), everything else (strings, binary, decimals) in Arrow
+arrays grouped with Arrow's hash kernels. Block results are buffered and folded
+in only once the buffer is as large as the table itself, so the cost of
+keeping counts exact stays proportional to the data, not to rows x distinct.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .sample import ValueOps
+
+
+class NumpyCounts:
+    """Sorted distinct values with their counts, for ints, floats and time ticks."""
+
+    ops = ValueOps(
+        concat=np.concatenate,
+        take=lambda values, index: values[index],
+        argsort=lambda values: np.argsort(values, kind="stable"),
+        equal_next=lambda values: values[1:] == values[:-1],
+    )
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.values = np.zeros(0, dtype=dtype)
+        self.counts = np.zeros(0, dtype=np.int64)
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending_rows = 0
+
+    @staticmethod
+    def of_block(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct values and counts of one block (nulls already removed)."""
+        if len(values) == 0:
+            return values, np.zeros(0, dtype=np.int64)
+        if values.dtype.kind in "iu":
+            lo, hi = int(values.min()), int(values.max())
+            if hi - lo < 4 * len(values) + 1024:
+                dense = np.bincount((values - lo).astype(np.intp), minlength=hi - lo + 1)
+                present = np.flatnonzero(dense)
+                return (present + lo).astype(values.dtype), dense[present].astype(np.int64)
+        ordered = np.sort(values)
+        starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+        counts = np.diff(np.append(starts, len(ordered))).astype(np.int64)
+        return ordered[starts], counts
+
+    def add_counts(self, values: np.ndarray, counts: np.ndarray) -> None:
+        self._pending.append((values, counts))
+        self._pending_rows += len(values)
+        if self._pending_rows >= max(len(self.values), 65_536):
+            self.consolidate()
+
+    def consolidate(self) -> None:
+        if not self._pending:
+            return
+        values = np.concatenate([self.values, *(v for v, _ in self._pending)])
+        counts = np.concatenate([self.counts, *(c for _, c in self._pending)])
+        self._pending, self._pending_rows = [], 0
+        order = np.argsort(values, kind="stable")
+        values, counts = values[order], counts[order]
+        starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
+        self.values, self.counts = values[starts], np.add.reduceat(counts, starts)
+
+    def merge(self, other: NumpyCounts) -> None:
+        other.consolidate()
+        self.add_counts(other.values, other.counts)
+
+    def distinct_upper_bound(self) -> int:
+        return len(self.values) + self._pending_rows
+
+    def ranked(self, k: int) -> tuple[list[Any], np.ndarray]:
+        """Top-k values by count, ties broken by ascending value."""
+        self.consolidate()
+        order = np.lexsort((self.values, -self.counts))[:k]
+        return [v.item() for v in self.values[order]], self.counts[order]
+
+
+class ArrowCounts:
+    """Distinct values with their counts for strings, binary and decimals."""
+
+    ops = ValueOps(
+        concat=pa.concat_arrays,
+        take=lambda values, index: values.take(pa.array(index, type=pa.int64())),
+        argsort=lambda values: pc.sort_indices(values).to_numpy(),
+        equal_next=lambda values: pc.equal(values[1:], values[:-1])
+        .to_numpy(zero_copy_only=False)
+        .astype(bool),
+    )
+
+    def __init__(self, value_type: pa.DataType) -> None:
+        self.values = pa.array([], type=value_type)
+        self.counts = np.zeros(0, dtype=np.int64)
+        self._pending: list[tuple[pa.Array, np.ndarray]] = []
+        self._pending_rows = 0
+
+    @staticmethod
+    def of_block(array: pa.Array) -> tuple[pa.Array, np.ndarray]:
+        """Distinct non-null values and counts of one block."""
+        if isinstance(array, pa.DictionaryArray):
+            indices = array.indices.drop_null().to_numpy()
+            dense = np.bincount(indices, minlength=len(array.dictionary))
+            present = np.flatnonzero(dense)
+            values = array.dictionary.take(pa.array(present, type=pa.int64()))
+            return _unify(values), dense[present].astype(np.int64)
+        result = pc.value_counts(array.drop_null())
+        return _unify(result.field(0)), result.field(1).to_numpy().astype(np.int64)
+
+    def add_counts(self, values: pa.Array, counts: np.ndarray) -> None:
+        self._pending.append((values, counts))
+        self._pending_rows += len(values)
+        if self._pending_rows >= max(len(self.values), 65_536):
+            self.consolidate()
+
+    def consolidate(self) -> None:
+        if not self._pending:
+            return
+        values = pa.concat_arrays([self.values, *(v for v, _ in self._pending)])
+        counts = np.concatenate([self.counts, *(c for _, c in self._pending)])
+        self._pending, self._pending_rows = [], 0
+        grouped = pa.table({"v": values, "c": counts}).group_by("v").aggregate([("c", "sum")])
+        self.values = grouped.column("v").combine_chunks()
+        self.counts = grouped.column("c_sum").to_numpy().astype(np.int64)
+
+    def merge(self, other: ArrowCounts) -> None:
+        other.consolidate()
+        self.add_counts(other.values, other.counts)
+
+    def distinct_upper_bound(self) -> int:
+        return len(self.values) + self._pending_rows
+
+    def ranked(self, k: int) -> tuple[list[Any], np.ndarray]:
+        """Top-k values by count, ties broken by ascending value."""
+        self.consolidate()
+        table = pa.table({"v": self.values, "c": self.counts})
+        order = pc.sort_indices(table, sort_keys=[("c", "descending"), ("v", "ascending")])
+        order = order[:k]
+        return table.column("v").take(order).to_pylist(), self.counts[order.to_numpy()]
+
+
+def _unify(values: pa.Array) -> pa.Array:
+    """Plain (non-dictionary, non-view, large-offset) values so blocks concatenate."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    t = values.type
+    if pa.types.is_string(t) or pa.types.is_string_view(t):
+        return values.cast(pa.large_string())
+    if pa.types.is_binary(t) or pa.types.is_binary_view(t):
+        return values.cast(pa.large_binary())
+    return values

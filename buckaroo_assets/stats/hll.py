@@ -1,0 +1,102 @@
+"""HyperLogLog distinct-count sketch over 64-bit hashes.
+
+Used only once a column has more distinct values than the configured
+threshold. With ``p`` = 14 (16,384 one-byte registers) the standard error is
+1.04 / sqrt(2**14) ~= 0.8 %. Registers merge by element-wise max, so sketches of
+parts combine into exactly the sketch of the whole.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class HyperLogLog:
+    """Mergeable distinct counter; state is ``2**p`` small registers."""
+
+    def __init__(self, precision: int) -> None:
+        self.precision = precision
+        self.registers = np.zeros(1 << precision, dtype=np.uint8)
+        # limits[i]: the largest shifted hash that would still raise register i.
+        self._limits = np.full(1 << precision, np.iinfo(np.uint64).max, dtype=np.uint64)
+
+    def add_hashes(self, hashes: np.ndarray) -> None:
+        if len(hashes) == 0:
+            return
+        p = self.precision
+        index = hashes >> np.uint64(64 - p)
+        words = hashes << np.uint64(p)
+        # Most values cannot raise their register; rank only those that can.
+        better = np.flatnonzero(words <= self._limits[index])
+        if len(better) == 0:
+            return
+        index = index[better].astype(np.intp)
+        np.maximum.at(self.registers, index, _leading_zeros_plus_one(words[better], 64 - p))
+        self._refresh_limits(np.unique(index))
+
+    def _refresh_limits(self, index: np.ndarray) -> None:
+        # rank(w) > r  <=>  w has at least r leading zeros  <=>  w <= 2**(64 - r) - 1
+        shift = np.minimum(self.registers[index].astype(np.uint64), np.uint64(63))
+        limits = (np.uint64(1) << (np.uint64(64) - shift)) - np.uint64(1)
+        limits[self.registers[index] == 0] = np.iinfo(np.uint64).max
+        self._limits[index] = limits
+
+    def merge(self, other: HyperLogLog) -> None:
+        if other.precision != self.precision:
+            raise ValueError("cannot merge HyperLogLog sketches of different precision")
+        np.maximum(self.registers, other.registers, out=self.registers)
+        self._refresh_limits(np.arange(len(self.registers)))
+
+    def estimate(self) -> int:
+        """Ertl's improved estimator: unbiased from tiny to huge cardinalities."""
+        m = len(self.registers)
+        q = 64 - self.precision
+        histogram = np.bincount(self.registers, minlength=q + 2).astype(np.float64)
+        z = m * _tau(1.0 - histogram[q + 1] / m)
+        for k in range(q, 0, -1):
+            z = 0.5 * (z + histogram[k])
+        z += m * _sigma(histogram[0] / m)
+        if z == 0 or math.isinf(z):
+            return 0
+        return round(m * m / (2.0 * math.log(2.0)) / z)
+
+
+def _sigma(x: float) -> float:
+    if x == 1.0:
+        return math.inf
+    y, z = 1.0, x
+    while True:
+        x *= x
+        previous = z
+        z += x * y
+        y += y
+        if z == previous:
+            return z
+
+
+def _tau(x: float) -> float:
+    if x in (0.0, 1.0):
+        return 0.0
+    y, z = 1.0, 1.0 - x
+    while True:
+        x = math.sqrt(x)
+        previous = z
+        y *= 0.5
+        z -= (1.0 - x) ** 2 * y
+        if z == previous:
+            return z / 3.0
+
+
+def _leading_zeros_plus_one(words: np.ndarray, width: int) -> np.ndarray:
+    """Position of the first 1-bit in the top ``width`` bits (width + 1 if none)."""
+    # float64 conversion gives the bit length up to rounding; fix the rare
+    # round-up at the top of a binade so the result is exact.
+    _, exponent = np.frexp(words.astype(np.float64))
+    exponent = exponent.astype(np.int64)
+    nonzero = words != 0
+    shift = np.clip(exponent - 1, 0, 63).astype(np.uint64)
+    exponent -= ((words >> shift) == 0) & nonzero
+    rank = 65 - exponent
+    return np.minimum(rank, width + 1).astype(np.uint8)

@@ -1,0 +1,7 @@
+"""Versions that are part of every bundle's identity and provenance."""
+
+__version__ = "0.1.0"
+
+# Bump whenever the stats engine can produce a different value for the same
+# input: it is part of every config_id, so old bundles become stale, not wrong.
+STATS_ENGINE_VERSION = "1"
