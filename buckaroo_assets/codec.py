@@ -257,11 +257,12 @@ def _dec_dict(payload: object) -> dict[Any, Any]:
     items = _expect("$dict", payload, list, "a list of [key, value] pairs")
     out: dict[Any, Any] = {}
     for item in items:
-        key, value = _pair("$dict", item)
+        raw_key, raw_value = _pair("$dict", item)
+        key, value = decode(raw_key), decode(raw_value)
         try:
-            out[decode(key)] = decode(value)
+            out[key] = value
         except TypeError as exc:  # unhashable key such as a list
-            raise _bad("$dict", key, "a hashable key") from exc
+            raise _bad("$dict", raw_key, "a hashable key") from exc
     if len(out) != len(items):
         raise MalformedEncodingError("$dict: duplicate keys")
     return out
@@ -287,9 +288,9 @@ def _dec_clock(tag: str, parse: Callable[[str], Any]) -> Callable[[object], Any]
             v = parse(text)
         except ValueError as exc:
             raise _bad(tag, payload, "a valid ISO-8601 string") from exc
-        offset = _ISO_OFFSET.search(text)
-        if offset and v.tzinfo is not None:  # fromisoformat reads "+00:00:00.000001" as UTC
-            sign, hh, mm, ss, us = offset.groups()
+        suffix = _ISO_OFFSET.search(text)
+        if suffix and v.tzinfo is not None:  # fromisoformat reads "+00:00:00.000001" as UTC
+            sign, hh, mm, ss, us = suffix.groups()
             delta = _dt.timedelta(
                 hours=int(hh), minutes=int(mm), seconds=int(ss or 0), microseconds=int(us or 0)
             )
@@ -299,7 +300,7 @@ def _dec_clock(tag: str, parse: Callable[[str], Any]) -> Callable[[object], Any]
                 raise _bad(tag, payload, "at most one of 'zone' and 'tzname'")
             try:
                 v = v.replace(tzinfo=ZoneInfo(_expect(tag, fields["zone"], str, "a zone key")))
-            except (KeyError, ValueError) as exc:  # ZoneInfoNotFoundError is a KeyError
+            except (KeyError, ValueError, OSError) as exc:  # not-found is a KeyError
                 raise _bad(tag, fields["zone"], "a known IANA zone key") from exc
         elif "tzname" in fields:
             offset = v.utcoffset()
@@ -459,6 +460,6 @@ def loads(data: bytes | str) -> object:
     """Inverse of dumps(); strict, so foreign NaN/Infinity literals are not silently accepted."""
     try:
         obj = json.loads(data, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MalformedEncodingError(f"invalid JSON: {exc}") from exc
     return decode(obj)

@@ -1,0 +1,113 @@
+"""One measurement, run in a fresh interpreter by ``benchmarks.bench_build``.
+
+Usage: ``python -m benchmarks._worker CONTENDER PATH``
+
+Imports are done before the clock starts; only the operation itself is timed
+with ``time.perf_counter``.  The result is one JSON line on stdout::
+
+    {"contender": ..., "seconds": ..., "peak_rss_kib": ..., "rss_before_kib": ..., "rows": ...}
+
+``peak_rss_kib`` is ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` after the
+operation (KiB on Linux), i.e. the whole process's high-water mark including
+the interpreter and the imported libraries; ``rss_before_kib`` is the same
+figure taken just before the clock starts.  ``rows`` (bare read and
+build_bundle only) is the row count the operation saw, as a sanity check.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def _bare_read(path: str) -> Callable[[], Any]:
+    import pyarrow.parquet as pq
+
+    return lambda: pq.read_table(path)
+
+
+def _build_bundle(path: str) -> Callable[[], Any]:
+    import buckaroo_assets as ba
+
+    ba.build_bundle  # noqa: B018  (resolve the lazy export before timing)
+    return lambda: ba.build_bundle(path, data_id="bench")
+
+
+def _build_bundle_hashed(path: str) -> Callable[[], Any]:
+    import buckaroo_assets as ba
+
+    ba.build_bundle  # noqa: B018
+    ba.data_id_for  # noqa: B018
+    return lambda: ba.build_bundle(path)
+
+
+def _duckdb_summarize(path: str) -> Callable[[], Any]:
+    import duckdb
+
+    quoted = path.replace("'", "''")
+    return lambda: duckdb.sql(f"SUMMARIZE SELECT * FROM read_parquet('{quoted}')").fetchall()
+
+
+def _polars_describe(path: str) -> Callable[[], Any]:
+    import polars
+
+    return lambda: polars.read_parquet(path).describe()
+
+
+def _pandas_describe(path: str) -> Callable[[], Any]:
+    import pandas
+    import pyarrow.parquet  # noqa: F401  (pandas' parquet engine, imported untimed)
+
+    return lambda: pandas.read_parquet(path).describe(include="all")
+
+
+CONTENDERS: dict[str, Callable[[str], Callable[[], Any]]] = {
+    "bare_read": _bare_read,
+    "build_bundle": _build_bundle,
+    "build_bundle_hashed": _build_bundle_hashed,
+    "duckdb_summarize": _duckdb_summarize,
+    "polars_describe": _polars_describe,
+    "pandas_describe": _pandas_describe,
+}
+
+
+def _peak_kib() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _rows(result: Any) -> int | None:
+    # The result stays alive until after the clock stops, so freeing it is not timed.
+    if hasattr(result, "num_rows"):  # pyarrow.Table
+        return int(result.num_rows)
+    meta = getattr(result, "meta", None)  # buckaroo_assets.Bundle
+    if isinstance(meta, dict) and "rows" in meta:
+        return int(meta["rows"])
+    return None
+
+
+def main(argv: list[str]) -> None:
+    contender, path = argv
+    operation = CONTENDERS[contender](path)
+    rss_before = _peak_kib()
+    started = time.perf_counter()
+    result = operation()
+    seconds = time.perf_counter() - started
+    peak = _peak_kib()
+    record = {
+        "contender": contender,
+        "seconds": seconds,
+        "peak_rss_kib": peak,
+        "rss_before_kib": rss_before,
+    }
+    rows = _rows(result)
+    if rows is not None:
+        record["rows"] = rows
+    print(json.dumps(record))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
