@@ -5,7 +5,8 @@ Usage: ``python -m benchmarks._worker CONTENDER PATH``
 Imports are done before the clock starts; only the operation itself is timed
 with ``time.perf_counter``.  The result is one JSON line on stdout::
 
-    {"contender": ..., "seconds": ..., "peak_rss_kib": ..., "rss_before_kib": ..., "rows": ...}
+    {"contender": ..., "seconds": ..., "peak_rss_kib": ..., "rss_before_kib": ...,
+     "late_imports": [...], "rows": ...}
 
 ``peak_rss_kib`` is ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` after the
 operation (KiB on Linux), i.e. the whole process's high-water mark including
@@ -16,12 +17,38 @@ build_bundle only) is the row count the operation saw, as a sanity check.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import resource
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
+
+# Modules the operations import lazily on first use: imported before the clock
+# starts so that import time is not measured.  Anything else imported during
+# the timed region is reported in the record as ``late_imports``.
+_PYARROW_LAZY = ("pyarrow.acero", "pyarrow.compute", "pyarrow.dataset", "pyarrow.fs")
+PREIMPORTS: dict[str, tuple[str, ...]] = {
+    "bare_read": _PYARROW_LAZY,
+    "build_bundle": (
+        *_PYARROW_LAZY,
+        "fsspec",
+        "fsspec.implementations.chained",
+        "fsspec.implementations.local",
+        "buckaroo_assets.bundle",
+        "buckaroo_assets.sources",
+    ),
+    "pandas_describe": (*_PYARROW_LAZY, "pandas.core.arrays.arrow.extension_types"),
+}
+PREIMPORTS["build_bundle_hashed"] = (*PREIMPORTS["build_bundle"], "buckaroo_assets.identity")
+
+
+def _preimport(contender: str) -> None:
+    for name in PREIMPORTS.get(contender, ()):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 def _bare_read(path: str) -> Callable[[], Any]:
@@ -92,16 +119,20 @@ def _rows(result: Any) -> int | None:
 def main(argv: list[str]) -> None:
     contender, path = argv
     operation = CONTENDERS[contender](path)
+    _preimport(contender)
+    modules_before = set(sys.modules)
     rss_before = _peak_kib()
     started = time.perf_counter()
     result = operation()
     seconds = time.perf_counter() - started
     peak = _peak_kib()
+    late = sorted(m for m in set(sys.modules) - modules_before if not m.startswith("_"))
     record = {
         "contender": contender,
         "seconds": seconds,
         "peak_rss_kib": peak,
         "rss_before_kib": rss_before,
+        "late_imports": late,
     }
     rows = _rows(result)
     if rows is not None:

@@ -52,9 +52,7 @@ def schema() -> pa.Schema:
 def _vocabulary(column: int) -> pa.Array:
     # Values like "word_0042_" + padding; the padding length varies per value
     # and per column so the strings are not all the same width.
-    values = [
-        f"word_{k:04d}_" + "x" * ((k * 7 + column * 13) % 24) for k in range(STRING_DISTINCT)
-    ]
+    values = [f"word_{k:04d}_" + "x" * ((k * 7 + column * 13) % 24) for k in range(STRING_DISTINCT)]
     return pa.array(values, pa.string())
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import decimal
 import math
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -111,7 +112,8 @@ class NumberAccumulator(ColumnAccumulator):
         self.max: Any = None
         self.n = 0  # finite values in the moments
         self.total: int | float = 0
-        self.m2 = 0.0
+        self.m2 = 0.0  # floats: centred second moment
+        self.square_total = 0  # integers: exact sum of squares
         self.pos_inf = 0
         self.neg_inf = 0
 
@@ -155,16 +157,19 @@ class NumberAccumulator(ColumnAccumulator):
                 return
         n = len(values)
         if self.is_float:
-            total: int | float = float(values.sum())
+            with np.errstate(over="ignore", invalid="ignore"):  # near-max floats overflow as in pandas
+                total = float(values.sum())
+                centred = values - total / n
+                self._merge_moments(n, total, float((centred * centred).sum()))
         else:
-            # Exact integer sum without overflow: split into 32-bit halves.
-            high = values >> self.dtype.type(32)
-            low = values & self.dtype.type(0xFFFFFFFF)
-            total = (int(high.sum()) << 32) + int(low.sum())
-        centred = values.astype(np.float64) - total / n
-        self._merge_moments(n, total, float((centred * centred).sum()))
+            # Integers keep exact power sums, so mean and std do not depend on
+            # how the rows were split or merged.
+            self.n += n
+            self.total += exact_sum(values)
+            self.square_total += exact_square_sum(values)
 
-    def _merge_moments(self, n: int, total: int | float, m2: float) -> None:
+    def _merge_moments(self, n: int, total: float, m2: float) -> None:
+        """Chan et al.'s pairwise update of (count, sum, centred second moment)."""
         if self.n == 0:
             self.n, self.total, self.m2 = n, total, m2
             return
@@ -179,8 +184,13 @@ class NumberAccumulator(ColumnAccumulator):
         for bound, pick in (("min", min), ("max", max)):
             mine, theirs = getattr(self, bound), getattr(other, bound)
             setattr(self, bound, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
-        if other.n:
-            self._merge_moments(other.n, other.total, other.m2)
+        if self.is_float:
+            if other.n:
+                self._merge_moments(other.n, other.total, other.m2)
+        else:
+            self.n += other.n
+            self.total += other.total
+            self.square_total += other.square_total
         self.pos_inf += other.pos_inf
         self.neg_inf += other.neg_inf
         self.distribution.merge(other.distribution)
@@ -217,7 +227,13 @@ class NumberAccumulator(ColumnAccumulator):
         if self.n == 0:
             return {}
         mean = self.total / self.n  # int / int is correctly rounded: exact for integers
-        std = math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else None
+        if self.n < 2:
+            std = None
+        elif self.is_float:
+            std = math.sqrt(self.m2 / (self.n - 1))
+        else:
+            spread = self.n * self.square_total - self.total * self.total
+            std = math.sqrt(Fraction(spread, self.n * (self.n - 1)))
         total = self.total if not self.is_float else float(self.total)
         return {"mean": float(mean), "std": std, "sum": total}
 
@@ -228,6 +244,41 @@ class NumberAccumulator(ColumnAccumulator):
         if not self.temporal:
             return value
         return temporal_value(int(value), self.value_type)
+
+
+_CHUNK = 1 << 16  # int64 sums of 2**16 products below 2**46 cannot overflow
+_LIMB = 21
+
+
+def exact_sum(values: np.ndarray) -> int:
+    """Sum of int64/uint64 values as a Python int, never wrapping around."""
+    kind = values.dtype.type
+    high = values >> kind(32)
+    low = values & kind(0xFFFFFFFF)
+    return (int(high.sum(dtype=high.dtype)) << 32) + int(low.sum(dtype=low.dtype))
+
+
+def exact_square_sum(values: np.ndarray) -> int:
+    """Sum of squares as a Python int, via 21-bit limbs whose products fit int64."""
+    total = 0
+    for start in range(0, len(values), _CHUNK):
+        chunk = values[start : start + _CHUNK]
+        if chunk.min() > -(1 << 23) and chunk.max() < (1 << 23):
+            small = chunk.astype(np.int64)
+            total += int(np.dot(small, small))
+            continue
+        mask = chunk.dtype.type((1 << _LIMB) - 1)
+        c = (chunk & mask).astype(np.int64)
+        b = ((chunk >> chunk.dtype.type(_LIMB)) & mask).astype(np.int64)
+        a = (chunk >> chunk.dtype.type(2 * _LIMB)).astype(np.int64)
+        total += (
+            (int(np.dot(a, a)) << (4 * _LIMB))
+            + (2 * int(np.dot(a, b)) << (3 * _LIMB))
+            + ((2 * int(np.dot(a, c)) + int(np.dot(b, b))) << (2 * _LIMB))
+            + (2 * int(np.dot(b, c)) << _LIMB)
+            + int(np.dot(c, c))
+        )
+    return total
 
 
 def temporal_value(tick: int, t: pa.DataType) -> Any:

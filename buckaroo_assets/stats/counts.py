@@ -108,6 +108,8 @@ class ArrowCounts:
             present = np.flatnonzero(dense)
             values = array.dictionary.take(pa.array(present, type=pa.int64()))
             return _unify(values), dense[present].astype(np.int64)
+        if pa.types.is_string_view(array.type) or pa.types.is_binary_view(array.type):
+            array = _unify(array)  # few kernels accept view types yet
         result = pc.value_counts(array.drop_null())
         return _unify(result.field(0)), result.field(1).to_numpy().astype(np.int64)
 

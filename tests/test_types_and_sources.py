@@ -1,0 +1,214 @@
+"""Every Arrow type summarises without crashing; every kind of source gives the same stats."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+import buckaroo_assets as ba
+from buckaroo_assets import codec
+from buckaroo_assets.stats.accumulators import exact_square_sum
+
+N = 40
+
+
+def _every_type() -> pa.Table:
+    rng = np.random.default_rng(1)
+    ints = rng.integers(0, 100, N)
+    mask = rng.random(N) < 0.2
+    base = dt.datetime(2024, 1, 1)
+    columns = {
+        **{f"{t}": pa.array(ints, mask=mask).cast(t) for t in (
+            pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32(),
+            pa.uint64(), pa.float16(), pa.float32(), pa.float64())},
+        "bool": pa.array(ints % 2 == 0, mask=mask),
+        "string": pa.array([f"s{i % 7}" for i in ints], mask=mask),
+        "large_string": pa.array([f"s{i % 7}" for i in ints], type=pa.large_string(), mask=mask),
+        "string_view": pa.array([f"v{i % 5}" for i in ints], mask=mask).cast(pa.string_view()),
+        "binary": pa.array([bytes([i % 3]) for i in ints], mask=mask),
+        "large_binary": pa.array([b"x" * (i % 4) for i in ints], type=pa.large_binary(), mask=mask),
+        "fixed_binary": pa.array([bytes([i % 3, 1]) for i in ints], type=pa.binary(2), mask=mask),
+        "date32": pa.array([base.date() + dt.timedelta(days=int(i)) for i in ints], mask=mask),
+        "date64": pa.array([base.date() + dt.timedelta(days=int(i)) for i in ints], type=pa.date64()),
+        "time32s": pa.array(ints.astype(np.int32), mask=mask).cast(pa.time32("s")),
+        "time32ms": pa.array(ints.astype(np.int32), mask=mask).cast(pa.time32("ms")),
+        "time64us": pa.array(ints, mask=mask).cast(pa.time64("us")),
+        "time64ns": pa.array(ints * 1001, mask=mask).cast(pa.time64("ns")),
+        **{f"ts_{u}": pa.array(ints * 10**9 + 7, mask=mask).cast(pa.timestamp(u)) for u in ("s", "ms", "us", "ns")},
+        **{f"ts_{u}_tz": pa.array(ints, mask=mask).cast(pa.timestamp(u, tz="Asia/Kolkata")) for u in ("s", "ms", "us", "ns")},
+        **{f"dur_{u}": pa.array(ints, mask=mask).cast(pa.duration(u)) for u in ("s", "ms", "us", "ns")},
+        "decimal128": pa.array([decimal.Decimal(int(i)).scaleb(-2) for i in ints], type=pa.decimal128(10, 2), mask=mask),
+        "decimal256": pa.array([decimal.Decimal(int(i)) * 10**50 for i in ints], type=pa.decimal256(70, 0)),
+        "dictionary": pa.array([f"d{i % 4}" for i in ints], mask=mask).dictionary_encode(),
+        "null": pa.nulls(N),
+        "list": pa.array([[int(i)] * (i % 3) for i in ints], mask=mask),
+        "large_list": pa.array([[int(i)] for i in ints], type=pa.large_list(pa.int64())),
+        "fixed_list": pa.array([[int(i), 1] for i in ints], type=pa.list_(pa.int64(), 2)),
+        "struct": pa.array([{"a": int(i), "b": str(i)} for i in ints], mask=mask),
+        "map": pa.array([[("k", int(i))] for i in ints], type=pa.map_(pa.string(), pa.int64())),
+    }
+    return pa.table(columns)
+
+
+def test_every_arrow_type_gets_counts_and_encodable_stats() -> None:
+    table = _every_type()
+    bundle = ba.build_bundle(table, data_id="types")
+    assert bundle.first_window.equals(table)
+    for key, stats in bundle.stats.items():
+        column = table.column(stats["orig_col_name"])
+        assert stats["length"] == N, key
+        floats = pa.types.is_floating(column.type)
+        if not floats:
+            assert stats["null_count"] == column.null_count, stats["orig_col_name"]
+        assert codec.loads(codec.dumps(stats)) is not None
+    assert bundle.column_stats("int64")["max"] == pc.max(table.column("int64")).as_py()
+    assert bundle.column_stats("dictionary")["distinct_count"] == 4
+    for name in ("decimal256", "ts_s", "ts_us_tz", "dur_ms", "date32", "time32s", "string", "fixed_binary"):
+        present = [v for v in table.column(name).to_pylist() if v is not None]
+        assert bundle.column_stats(name)["min"] == min(present), name
+        assert bundle.column_stats(name)["max"] == max(present), name
+    assert bundle.column_stats("null")["null_count"] == N
+
+
+def test_nanosecond_timestamps_keep_full_precision() -> None:
+    table = pa.table({"t": pa.array([1, 2, 3], type=pa.timestamp("ns", tz="UTC"))})
+    stats = ba.build_bundle(table, data_id="ns").stats["a"]
+    assert stats["min"] == pa.scalar(1, pa.timestamp("ns", tz="UTC"))
+    assert codec.loads(codec.dumps(stats["max"])) == pa.scalar(3, pa.timestamp("ns", tz="UTC"))
+
+
+@pytest.mark.parametrize("values", [[2**63 - 1, -(2**63), 3], [2**23, -(2**23), 1, 0]])
+def test_exact_square_sum(values: list[int]) -> None:
+    assert exact_square_sum(np.array(values, dtype=np.int64)) == sum(v * v for v in values)
+    unsigned = np.array([2**64 - 1, 2**40, 7], dtype=np.uint64)
+    assert exact_square_sum(unsigned) == sum(int(v) ** 2 for v in unsigned)
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    return pd.DataFrame(
+        {
+            "x": rng.normal(size=5_000),
+            "n": rng.integers(0, 50, 5_000),
+            "s": rng.choice(["a", "b", "c"], 5_000),
+        }
+    )
+
+
+def _comparable(bundle: ba.Bundle) -> dict:
+    keep = ("length", "null_count", "distinct_count", "unique_count", "min", "max", "mean", "sum",
+            "median", "std", "most_freq", "histogram", "histogram_bins")
+    return {k: {s: v[s] for s in keep} for k, v in bundle.stats.items()}
+
+
+def test_every_source_kind_gives_the_same_stats(frame: pd.DataFrame, tmp_path) -> None:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, tmp_path / "d.parquet", row_group_size=1_234)
+    pacsv.write_csv(table, tmp_path / "d.csv")
+    lines = (json.dumps(row) for row in frame.to_dict(orient="records"))  # repr-exact floats
+    (tmp_path / "d.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "folder").mkdir()
+    pq.write_table(table.slice(0, 2_000), tmp_path / "folder" / "part-0.parquet")
+    pq.write_table(table.slice(2_000), tmp_path / "folder" / "part-1.parquet")
+    reference = _comparable(ba.build_bundle(frame, data_id="ref"))
+    sources = {
+        "table": table,
+        "chunked": pa.Table.from_batches(table.to_batches(max_chunksize=777)),
+        "reader": pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=999)),
+        "dataset": ds.dataset(tmp_path / "d.parquet"),
+        "polars": pl.from_pandas(frame),
+        "parquet": tmp_path / "d.parquet",
+        "parquet_url": f"file://{tmp_path / 'd.parquet'}",
+        "csv": str(tmp_path / "d.csv"),
+        "jsonl": str(tmp_path / "d.jsonl"),
+        "folder": str(tmp_path / "folder"),
+    }
+    for name, source in sources.items():
+        bundle = ba.build_bundle(source, data_id=f"src-{name}")
+        assert _comparable(bundle) == reference, name
+        assert bundle.first_window.num_rows == 1_000
+        assert bundle.first_window.column("x").to_pylist() == frame["x"][:1_000].tolist(), name
+
+
+def test_memory_url(frame: pd.DataFrame) -> None:
+    import fsspec
+
+    with fsspec.open("memory://bundles-test/d.parquet", "wb") as handle:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), handle)
+    bundle = ba.build_bundle("memory://bundles-test/d.parquet")
+    assert bundle.data_id.startswith("file-")
+    assert bundle.meta["rows"] == len(frame)
+
+
+def test_same_data_any_chunking_gives_identical_stats(frame: pd.DataFrame) -> None:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    config = ba.StatsConfig(block_rows=1_000)
+    one = ba.build_bundle(table, data_id="one", config=config)
+    other = ba.build_bundle(
+        pa.Table.from_batches(table.to_batches(max_chunksize=333)), data_id="one", config=config
+    )
+    assert codec.dumps(one.stats) == codec.dumps(other.stats)
+    again = ba.build_bundle(table, data_id="one", config=config)
+    assert codec.dumps(again.stats) == codec.dumps(one.stats)
+
+
+def test_window_is_the_first_rows_in_order(frame: pd.DataFrame) -> None:
+    config = ba.StatsConfig(window_rows=123, block_rows=50)
+    bundle = ba.build_bundle(frame, data_id="win", config=config)
+    assert bundle.first_window.num_rows == 123
+    assert bundle.first_window.column("n").to_pylist() == frame["n"][:123].tolist()
+    assert bundle.meta["config_id"] == config.config_id and bundle.meta["rows"] == 5_000
+
+
+def test_bad_sources_fail_clearly(tmp_path) -> None:
+    with pytest.raises(ba.UnsupportedSourceError, match="cannot build a bundle"):
+        ba.build_bundle(object(), data_id="x")
+    with pytest.raises(FileNotFoundError):
+        ba.build_bundle(tmp_path / "missing.parquet")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ba.UnsupportedSourceError, match="cannot tell the format"):
+        ba.build_bundle(tmp_path / "notes.txt", data_id="x")
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(pa.ArrowInvalid):
+        ba.build_bundle(tmp_path / "bad.parquet", data_id="x")
+    reader = pa.RecordBatchReader.from_batches(pa.schema([("a", pa.int64())]), [])
+    with pytest.raises(ValueError, match="pass data_id"):
+        ba.build_bundle(reader)
+    for unsafe in ("../x", "a/b", "", "x" * 5_000, "a\x00b"):
+        with pytest.raises(ba.UnsafeDataIdError):
+            ba.build_bundle(pa.table({"a": [1]}), data_id=unsafe)
+
+
+def test_column_stats_by_original_label() -> None:
+    frame = pd.DataFrame([[1, 2, 3]], columns=[1, "1", "1"])
+    bundle = ba.build_bundle(frame, data_id="labels")
+    assert bundle.column_stats(1)["orig_col_name"] == 1
+    with pytest.raises(KeyError, match="2 columns are labelled"):
+        bundle.column_stats("1")
+    with pytest.raises(KeyError, match="no column"):
+        bundle.column_stats(1.5)
+
+
+def test_importing_the_package_stays_light() -> None:
+    code = (
+        "import sys, buckaroo_assets as ba\n"
+        "ba.StatsConfig(); ba.build_bundle; ba.data_id_for; ba.validate_data_id('a')\n"
+        "heavy = sorted(m for m in ('pandas', 'dagster', 'polars') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
