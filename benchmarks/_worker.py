@@ -6,7 +6,7 @@ Imports are done before the clock starts; only the operation itself is timed
 with ``time.perf_counter``.  The result is one JSON line on stdout::
 
     {"contender": ..., "seconds": ..., "peak_rss_kib": ..., "rss_before_kib": ...,
-     "late_imports": [...], "rows": ...}
+     "vm_hwm_kib": ..., "late_imports": [...], "rows": ...}
 
 ``peak_rss_kib`` is ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` after the
 operation (KiB on Linux), i.e. the whole process's high-water mark including
@@ -116,6 +116,19 @@ def _rows(result: Any) -> int | None:
     return None
 
 
+def _vm_hwm_kib() -> int | None:
+    # Cross-check: the high-water mark of this process's own address space,
+    # which unlike ru_maxrss is not inherited from the parent process.
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def main(argv: list[str]) -> None:
     contender, path = argv
     operation = CONTENDERS[contender](path)
@@ -132,6 +145,7 @@ def main(argv: list[str]) -> None:
         "seconds": seconds,
         "peak_rss_kib": peak,
         "rss_before_kib": rss_before,
+        "vm_hwm_kib": _vm_hwm_kib(),
         "late_imports": late,
     }
     rows = _rows(result)

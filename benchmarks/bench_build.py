@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shlex
 import statistics
 import subprocess
@@ -29,9 +30,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
-from benchmarks.generate import generate
+# This process stays deliberately lean (no pyarrow, no data in memory): on Linux
+# a child's ru_maxrss starts from the RSS high-water mark of the process that
+# spawned it, so a heavy parent would inflate every child's reported peak.
+# The data files are therefore generated in a subprocess too.
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path("benchmarks") / "data"
@@ -63,16 +65,9 @@ class ChildFailed(RuntimeError):
 def data_file(rows: int) -> Path:
     """Path (relative to the repository root) of the synthetic file with ``rows`` rows."""
     path = DATA_DIR / f"synthetic_{rows}rows_seed{SEED}.parquet"
-    full = ROOT / path
-    if full.exists():
-        try:
-            if pq.ParquetFile(full).metadata.num_rows == rows:
-                print(f"reusing {path}", flush=True)
-                return path
-        except Exception as exc:  # unreadable leftovers are regenerated
-            print(f"{path} is unreadable ({exc}); regenerating", flush=True)
-    print(f"generating {path} ({rows:,} rows) ...", flush=True)
-    generate(full, rows, seed=SEED)
+    cmd = [sys.executable, "-m", "benchmarks.generate", str(path), "--rows", str(rows)]
+    cmd += ["--seed", str(SEED), "--reuse"]
+    subprocess.run(cmd, cwd=ROOT, check=True)
     return path
 
 
@@ -284,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nResults: {args.rows:,} rows x 20 columns, medians over rounds")
     print(table)
     print(f"load average before/after: {load_before} / {load_after}")
+    harness_peak = mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    print(f"harness process peak RSS: {harness_peak:.1f} MiB (floor of every child's ru_maxrss)")
     for name, entry in summary.items():
         if entry["late_imports"]:
             print(f"note: {name} imported modules inside the timed region: {entry['late_imports']}")
@@ -351,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": facts,
         "load_average_before": load_before,
         "load_average_after": load_after,
+        "harness_peak_rss_mib": harness_peak,
         "data": {
             "path": path.as_posix(),
             "rows": args.rows,

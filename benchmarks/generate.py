@@ -15,7 +15,10 @@ deterministic for a given ``(rows, seed)``.
 
 Usage::
 
-    python -m benchmarks.generate OUT.parquet --rows 2000000 [--seed 0]
+    python -m benchmarks.generate OUT.parquet --rows 2000000 [--seed 0] [--reuse]
+
+With ``--reuse`` an existing, readable file that already has ``--rows`` rows
+is kept as it is.
 """
 
 from __future__ import annotations
@@ -99,14 +102,30 @@ def generate(path: str | os.PathLike[str], rows: int, seed: int = 0) -> Path:
     return path
 
 
+def has_rows(path: str | os.PathLike[str], rows: int) -> bool:
+    """True if ``path`` is a readable Parquet file with exactly ``rows`` rows."""
+    try:
+        return pq.ParquetFile(path).metadata.num_rows == rows
+    except (OSError, pa.ArrowException):
+        return False
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="output Parquet path")
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep an existing file with the same row count"
+    )
     args = parser.parse_args(argv)
-    out = generate(args.out, args.rows, args.seed)
-    print(f"wrote {out} ({args.rows} rows, {out.stat().st_size / 1e6:.1f} MB)")
+    out = Path(args.out)
+    if args.reuse and has_rows(out, args.rows):
+        print(f"reusing {out} ({args.rows:,} rows, {out.stat().st_size / 1e6:.1f} MB)")
+        return
+    print(f"generating {out} ({args.rows:,} rows) ...", flush=True)
+    generate(out, args.rows, args.seed)
+    print(f"wrote {out} ({args.rows:,} rows, {out.stat().st_size / 1e6:.1f} MB)")
 
 
 if __name__ == "__main__":

@@ -182,3 +182,11 @@ def test_skip_columns_keep_counts_only() -> None:
     stats = ba.build_bundle(frame, data_id="skip", config=config).stats
     assert stats["b"]["skipped"] is True and stats["b"]["null_count"] == 1
     assert stats["b"]["distinct_count"] is None and stats["a"]["distinct_count"] == 2
+
+
+def test_sketched_all_distinct_column_claims_no_frequent_values() -> None:
+    config = ba.StatsConfig(distinct_threshold=1_000, sketch_size=256)
+    frame = pd.DataFrame({"x": RNG.normal(size=30_000)})
+    stats = ba.build_bundle(frame, data_id="noheavy", config=config).stats["a"]
+    assert stats["distinct_count_exact"] is False
+    assert all(stats[key] is None for key in FREQ_KEYS)

@@ -109,6 +109,9 @@ class Distribution:
             )
         points, weights = self.sketch.sample.sorted_points()
         order = np.lexsort((np.arange(len(weights)), -weights))[:k]
+        # A point heavier than a compressed point's share is a real repeat; the
+        # rest are arbitrary representatives and must not pose as frequent values.
+        order = order[weights[order] > 1.5 * weights.sum() / self.config.sketch_size]
         top = _take_list(points, order)
         return Summary(
             exact=False,
