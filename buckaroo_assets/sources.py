@@ -169,7 +169,12 @@ def _from_parquet(fs: Any, path: str) -> Source:
     dataset = ds.dataset(path, format="parquet", filesystem=_arrow_filesystem(fs))
     schema = dataset.schema
     text = [f.name for f in schema if _is_text(f.type)]
-    fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=text))
+    fmt = ds.ParquetFileFormat(
+        read_options=ds.ParquetReadOptions(dictionary_columns=text),
+        # Pre-buffering fetches whole row groups ahead and holds them: memory
+        # would grow with the file instead of staying at a few batches.
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
+    )
     reading = ds.dataset(path, format=fmt, filesystem=_arrow_filesystem(fs))
     rows = sum(fragment.metadata.num_rows for fragment in reading.get_fragments())
     return Source(
