@@ -156,6 +156,7 @@ def measure(
                 print(f"  round {round_no + 1}: {name} FAILED", flush=True)
                 continue
             record["round"] = round_no + 1
+            record["load1_after"] = (load_average() or [None])[0]
             samples[name].append(record)
             print(
                 f"  round {round_no + 1}: {name:<20} {record['seconds']:8.3f} s"
