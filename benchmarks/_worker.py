@@ -29,7 +29,13 @@ from typing import Any
 # Modules the operations import lazily on first use: imported before the clock
 # starts so that import time is not measured.  Anything else imported during
 # the timed region is reported in the record as ``late_imports``.
-_PYARROW_LAZY = ("pyarrow.acero", "pyarrow.compute", "pyarrow.dataset", "pyarrow.fs")
+_PYARROW_LAZY = (
+    "pyarrow.acero",
+    "pyarrow.compute",
+    "pyarrow.dataset",
+    "pyarrow.fs",
+    "pyarrow.parquet",
+)
 PREIMPORTS: dict[str, tuple[str, ...]] = {
     "bare_read": _PYARROW_LAZY,
     "build_bundle": (

@@ -165,29 +165,33 @@ def _arrow_filesystem(fs: Any) -> Any:
 
 def _from_parquet(fs: Any, path: str) -> Source:
     import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
 
-    dataset = ds.dataset(path, format="parquet", filesystem=_arrow_filesystem(fs))
+    filesystem = _arrow_filesystem(fs)
+    dataset = ds.dataset(path, format="parquet", filesystem=filesystem)
     schema = dataset.schema
     text = [f.name for f in schema if _is_text(f.type)]
-    fmt = ds.ParquetFileFormat(
-        read_options=ds.ParquetReadOptions(dictionary_columns=text),
-        # Pre-buffering fetches whole row groups ahead and holds them: memory
-        # would grow with the file instead of staying at a few batches.
-        default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False),
-    )
-    reading = ds.dataset(path, format=fmt, filesystem=_arrow_filesystem(fs))
-    rows = sum(fragment.metadata.num_rows for fragment in reading.get_fragments())
+    fragments = list(dataset.get_fragments())
+
+    def stream(batch_rows: int) -> Iterator[pa.RecordBatch]:
+        for fragment in fragments:
+            if not fragment.physical_schema.equals(schema):
+                raise UnsupportedSourceError(
+                    f"{fragment.path} does not have the same schema as the rest of {path}"
+                )
+            with filesystem.open_input_file(fragment.path) as handle:
+                # Without pre-buffering the reader holds a few pages per column,
+                # not whole row groups: memory stays flat as files grow.
+                reader = pq.ParquetFile(handle, read_dictionary=text, pre_buffer=False)
+                yield from reader.iter_batches(batch_size=batch_rows, use_threads=True)
+
     return Source(
         schema=schema,
         names=list(schema.names),
         dtypes=[pandas_dtype_name(f.type) for f in schema],
-        batches=lambda batch_rows: iter(
-            reading.scanner(
-                batch_size=batch_rows, batch_readahead=2, fragment_readahead=1, use_threads=True
-            ).to_batches()
-        ),
+        batches=stream,
         kind="parquet",
-        rows_hint=rows,
+        rows_hint=sum(fragment.metadata.num_rows for fragment in fragments),
     )
 
 
