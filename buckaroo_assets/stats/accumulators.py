@@ -53,6 +53,11 @@ class ColumnAccumulator:
         self.length += other.length
         self.null_count += other.null_count
 
+    def _merge_extremes(self, other: ColumnAccumulator) -> None:
+        for bound, pick in (("min", min), ("max", max)):
+            mine, theirs = getattr(self, bound), getattr(other, bound)
+            setattr(self, bound, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
+
     def result(self) -> dict[str, Any]:
         stats = _empty_stats(self.config)
         stats.update(length=self.length, null_count=self.null_count)
@@ -181,9 +186,7 @@ class NumberAccumulator(ColumnAccumulator):
 
     def merge(self, other: NumberAccumulator) -> None:
         super().merge(other)
-        for bound, pick in (("min", min), ("max", max)):
-            mine, theirs = getattr(self, bound), getattr(other, bound)
-            setattr(self, bound, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
+        self._merge_extremes(other)
         if self.is_float:
             if other.n:
                 self._merge_moments(other.n, other.total, other.m2)
@@ -370,9 +373,7 @@ class BinaryLikeAccumulator(ColumnAccumulator):
 
     def merge(self, other: BinaryLikeAccumulator) -> None:
         super().merge(other)
-        for bound, pick in (("min", min), ("max", max)):
-            mine, theirs = getattr(self, bound), getattr(other, bound)
-            setattr(self, bound, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
+        self._merge_extremes(other)
         self.empty_count += other.empty_count
         with decimal.localcontext(_DECIMAL_CONTEXT):
             self.total += other.total
