@@ -32,7 +32,6 @@ class Source:
     dtypes: list[str]  # what Buckaroo shows as each column's dtype
     batches: Callable[[int], Iterator[pa.RecordBatch]]  # batch_rows -> stream
     kind: str
-    rows_hint: int | None = None
     notes: dict[int, str] = field(default_factory=dict)  # column position -> treatment note
 
 
@@ -67,7 +66,6 @@ def _from_table(table: pa.Table, kind: str) -> Source:
         dtypes=[pandas_dtype_name(f.type) for f in table.schema],
         batches=lambda rows: iter(table.to_batches(max_chunksize=rows)),
         kind=kind,
-        rows_hint=table.num_rows,
     )
 
 
@@ -88,7 +86,6 @@ def _from_dataset(dataset: Any) -> Source:
         dtypes=[pandas_dtype_name(f.type) for f in dataset.schema],
         batches=lambda rows: iter(dataset.scanner(batch_size=rows).to_batches()),
         kind="pyarrow-dataset",
-        rows_hint=None,
     )
 
 
@@ -191,7 +188,6 @@ def _from_parquet(fs: Any, path: str) -> Source:
         dtypes=[pandas_dtype_name(f.type) for f in schema],
         batches=stream,
         kind="parquet",
-        rows_hint=sum(fragment.metadata.num_rows for fragment in fragments),
     )
 
 
