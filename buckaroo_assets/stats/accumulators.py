@@ -256,9 +256,13 @@ _LIMB = 21
 def exact_sum(values: np.ndarray) -> int:
     """Sum of int64/uint64 values as a Python int, never wrapping around."""
     kind = values.dtype.type
-    high = values >> kind(32)
-    low = values & kind(0xFFFFFFFF)
-    return (int(high.sum(dtype=high.dtype)) << 32) + int(low.sum(dtype=low.dtype))
+    total = 0
+    for start in range(0, len(values), _CHUNK):  # 2**16 halves of 32 bits fit in 64
+        chunk = values[start : start + _CHUNK]
+        high = chunk >> kind(32)
+        low = chunk & kind(0xFFFFFFFF)
+        total += (int(high.sum(dtype=high.dtype)) << 32) + int(low.sum(dtype=low.dtype))
+    return total
 
 
 def exact_square_sum(values: np.ndarray) -> int:
