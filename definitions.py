@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from buckaroo_assets.bundle import build_bundle
+from buckaroo_assets.build import build_bundle
 from buckaroo_assets.examples import EXAMPLE_ROWS, example_paths
 
 EXAMPLE_DATA = Path(__file__).parent / "example_data"

@@ -3,27 +3,19 @@
 A bundle is keyed by ``(data_id, config_id)`` and holds exact per-column stats
 (keyed by Buckaroo's column keys a, b, ... with the original label kept as
 ``orig_col_name``), the first window of rows in source order, the schema and
-table meta. ``build_bundle`` makes one in a single streaming pass.
+table meta. ``build_bundle`` (in :mod:`buckaroo_assets.build`) makes one in a
+single streaming pass; :mod:`buckaroo_assets.store` keeps them.
 """
 
 from __future__ import annotations
 
-import platform
-import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from .config import StatsConfig
-from .identity import data_id_for, validate_data_id
-from .sources import open_source
-from .stats.accumulators import ColumnAccumulator, accumulator_for
-from .stats.columns import column_key
-from .stats.engine import accumulate
-from .version import __version__
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,7 +43,7 @@ class Bundle:
 
     def column_stats(self, orig_name: Hashable) -> dict[str, Any]:
         """Stats of the column labelled ``orig_name`` (ambiguous labels must use a key)."""
-        keys = [key for key, label in self.columns if _same_label(label, orig_name)]
+        keys = [key for key, label in self.columns if same_label(label, orig_name)]
         if not keys:
             raise KeyError(f"no column labelled {orig_name!r}")
         if len(keys) > 1:
@@ -61,6 +53,55 @@ class Bundle:
             )
         return self.stats[keys[0]]
 
+    @property
+    def rows(self) -> int:
+        """Rows of the whole dataset (the window holds at most ``config.window_rows``)."""
+        return int(self.meta.get("rows", self.first_window.num_rows))
+
+    def window(self, start: int = 0, end: int | None = None) -> pa.Table:
+        """Rows ``start:end`` of the dataset, clamped to what the stored first window holds.
+
+        Rows past the window are not in the bundle; when part of the request
+        lies there, the table's schema metadata says which rows are missing
+        (``missing_rows``) so the caller can read them from the source.
+        """
+        if start < 0 or (end is not None and end < 0):
+            raise ValueError(f"window rows must be >= 0, got start={start}, end={end}")
+        end = self.rows if end is None else end
+        held = self.first_window.num_rows
+        lo, hi = min(start, held), max(min(end, held), min(start, held))
+        table = self.first_window.slice(lo, hi - lo)
+        missing = self.missing_rows(start, end)
+        if missing:
+            metadata = dict(table.schema.metadata or {})
+            metadata[b"buckaroo_assets.missing_rows"] = f"{missing.start}:{missing.stop}".encode()
+            table = table.replace_schema_metadata(metadata)
+        return table
+
+    def missing_rows(self, start: int, end: int) -> range:
+        """Rows of ``start:end`` that exist in the dataset but lie past the stored window."""
+        lo = max(start, self.first_window.num_rows)
+        hi = min(end, self.rows)
+        return range(lo, max(lo, hi))
+
+    def stats_frame(self) -> Any:
+        """The stats as a pandas DataFrame: one column per data column, one row per stat."""
+        import pandas as pd
+
+        order: dict[str, None] = dict.fromkeys(_STAT_ORDER)
+        for entry in self.stats.values():
+            order.update(dict.fromkeys(k for k in entry if k != "orig_col_name"))
+        present = {k for entry in self.stats.values() for k in entry}
+        order = {k: None for k in order if k in present}
+        labels = [entry["orig_col_name"] for entry in self.stats.values()]
+        columns = pd.Index(labels, dtype=object, tupleize_cols=False)
+        data = {
+            i: [entry.get(stat) for stat in order] for i, entry in enumerate(self.stats.values())
+        }
+        frame = pd.DataFrame(data, index=list(order), dtype=object)
+        frame.columns = columns
+        return frame
+
     def __repr__(self) -> str:
         return (
             f"Bundle(data_id={self.data_id!r}, config_id={self.config_id!r}, "
@@ -68,97 +109,13 @@ class Bundle:
         )
 
 
-def _same_label(a: Hashable, b: Hashable) -> bool:
+_STAT_ORDER = (
+    "dtype", "length", "null_count", "non_null_count", "distinct_count", "unique_count",
+    "empty_count", "min", "max", "mean", "std", "median", "sum", "most_freq", "2nd_freq",
+    "3rd_freq", "4th_freq", "5th_freq", "histogram", "histogram_bins",
+)
+
+
+def same_label(a: Hashable, b: Hashable) -> bool:
     # 1 == 1.0 == True in Python; labels must match in type as well as value.
     return type(a) is type(b) and a == b
-
-
-def build_bundle(
-    source: Any,
-    data_id: str | None = None,
-    config: StatsConfig | None = None,
-    *,
-    storage_options: dict | None = None,
-) -> Bundle:
-    """Compute a bundle from a frame, table, stream, dataset, file path or URL.
-
-    ``data_id`` defaults to the content identity of ``source`` (see
-    ``data_id_for``); a one-shot stream has none, so it must be given.
-    """
-    config = config or StatsConfig()
-    started = time.perf_counter()
-    if data_id is None:
-        if isinstance(source, pa.RecordBatchReader):
-            raise ValueError("a RecordBatchReader can be read only once: pass data_id explicitly")
-        data_id = data_id_for(source, storage_options=storage_options)
-    validate_data_id(data_id)
-    opened = open_source(source, storage_options=storage_options)
-    skipped = {i for i, name in enumerate(opened.names) if _is_skipped(name, config)}
-    accumulators = [
-        ColumnAccumulator(f.type, config) if i in skipped else accumulator_for(f.type, config)
-        for i, f in enumerate(opened.schema)
-    ]
-    window = _WindowCollector(config.window_rows)
-    rows = accumulate(opened.batches(config.block_rows), accumulators, config.block_rows, window.add)
-    stats: dict[str, dict[str, Any]] = {}
-    for position, accumulator in enumerate(accumulators):
-        entry: dict[str, Any] = {
-            "orig_col_name": opened.names[position],
-            "dtype": opened.dtypes[position],
-            "arrow_type": str(opened.schema.field(position).type),
-        }
-        entry.update(accumulator.result())
-        if position in skipped:
-            entry["skipped"] = True
-        if position in opened.notes:
-            entry["note"] = opened.notes[position]
-        stats[column_key(position)] = entry
-    meta = {
-        "data_id": data_id,
-        "config_id": config.config_id,
-        "rows": rows,
-        "columns": len(accumulators),
-        "source_kind": opened.kind,
-        "build_seconds": round(time.perf_counter() - started, 6),
-        "producer": {
-            "buckaroo_assets": __version__,
-            "pyarrow": pa.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
-    }
-    return Bundle(
-        data_id=data_id,
-        config=config,
-        stats=stats,
-        first_window=window.table(opened.schema),
-        meta=meta,
-    )
-
-
-def _is_skipped(name: Hashable, config: StatsConfig) -> bool:
-    return any(_same_label(name, skip) for skip in config.skip_columns)
-
-
-class _WindowCollector:
-    """Keeps the first ``limit`` rows of the stream, in order, and nothing more."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.batches: list[pa.RecordBatch] = []
-        self.rows = 0
-
-    def add(self, block: pa.RecordBatch) -> None:
-        if self.rows < self.limit:
-            kept = block.slice(0, self.limit - self.rows)
-            self.batches.append(kept)
-            self.rows += kept.num_rows
-
-    def table(self, schema: pa.Schema) -> pa.Table:
-        columns = []
-        for i, target in enumerate(schema):
-            pieces = [b.column(i) for b in self.batches]
-            # Parquet text may have been read dictionary-encoded for speed.
-            pieces = [p.cast(target.type) if p.type != target.type else p for p in pieces]
-            columns.append(pa.chunked_array(pieces, type=target.type).combine_chunks())
-        return pa.Table.from_arrays(columns, schema=schema)

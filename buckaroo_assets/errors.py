@@ -15,3 +15,27 @@ class UnsupportedSourceError(BuckarooAssetsError, TypeError):
 
 class UnsupportedColumnError(BuckarooAssetsError, TypeError):
     """A column whose values cannot be represented as one Arrow type."""
+
+
+class BundleError(BuckarooAssetsError):
+    """Base of the errors a store or reader raises about one stored bundle."""
+
+
+class BundleNotFound(BundleError, LookupError):
+    """No published bundle (or dataset pointer) under the requested key."""
+
+
+class BundleMismatch(BundleError):
+    """A bundle exists but does not fit the caller's handshake (format, config or schema)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class BundleCorrupted(BundleError):
+    """Stored bytes fail verification: a reader never returns them."""
+
+
+class BundleLoadTimeout(BundleError, TimeoutError):
+    """Waited longer than the caller allowed for a free slot to fetch from the store."""

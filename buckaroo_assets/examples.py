@@ -134,7 +134,7 @@ def _short(value: Any, width: int = 26) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .bundle import build_bundle
+    from .build import build_bundle
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default="example_data", help="folder for the example datasets")

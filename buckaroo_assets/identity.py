@@ -57,32 +57,33 @@ def _show(value: object) -> str:
     return shown
 
 
-def validate_data_id(s: object) -> str:
+def validate_data_id(s: object, *, what: str = "data_id") -> str:
     """Return ``s`` unchanged if it is safe as a path segment and a Dagster partition key.
 
     Allowed: 1 to 200 ASCII letters, digits and ``. _ - @ =``; it may not start
     with ``.`` or ``-`` and may not contain ``..``.  Checked before any I/O, so
-    a hostile id can never address another object or escape a prefix.
+    a hostile id can never address another object or escape a prefix.  ``what``
+    names the value in the error (dataset names obey the same rule).
     """
     if not isinstance(s, str):
-        raise UnsafeDataIdError(f"data_id must be a str, got {type(s).__qualname__}: {_show(s)}")
+        raise UnsafeDataIdError(f"{what} must be a str, got {type(s).__qualname__}: {_show(s)}")
     if not s:
-        raise UnsafeDataIdError("data_id must not be empty")
+        raise UnsafeDataIdError(f"{what} must not be empty")
     if len(s) > DATA_ID_MAX_LENGTH:
         raise UnsafeDataIdError(
-            f"data_id is {len(s)} characters long, the maximum is {DATA_ID_MAX_LENGTH}: {_show(s)}"
+            f"{what} is {len(s)} characters long, the maximum is {DATA_ID_MAX_LENGTH}: {_show(s)}"
         )
     if not _SAFE_ID.fullmatch(s):
         bad = _UNSAFE_CHAR.search(s)
         char = bad.group() if bad else "?"
         raise UnsafeDataIdError(
-            f"data_id may contain only ASCII letters, digits and '._-@=', "
+            f"{what} may contain only ASCII letters, digits and '._-@=', "
             f"found {char!r}: {_show(s)}"
         )
     if s[0] in ".-":
-        raise UnsafeDataIdError(f"data_id must not start with {s[0]!r}: {_show(s)}")
+        raise UnsafeDataIdError(f"{what} must not start with {s[0]!r}: {_show(s)}")
     if ".." in s:
-        raise UnsafeDataIdError(f"data_id must not contain '..': {_show(s)}")
+        raise UnsafeDataIdError(f"{what} must not contain '..': {_show(s)}")
     return s
 
 

@@ -1,0 +1,74 @@
+"""Shared fixtures: real stores only (a local folder, and S3 over HTTP on loopback)."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+import buckaroo_assets as ba
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A moto S3 endpoint on 127.0.0.1, reached through s3fs like any real S3."""
+
+    endpoint: str
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        return {
+            "key": "testing",
+            "secret": "testing",
+            "client_kwargs": {"endpoint_url": self.endpoint, "region_name": "us-east-1"},
+        }
+
+    def new_bucket(self) -> str:
+        import boto3
+
+        name = f"bucket-{uuid.uuid4().hex[:12]}"
+        boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        ).create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield S3Server(f"http://127.0.0.1:{port}")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_store_url(s3_server: S3Server) -> str:
+    """A fresh, empty bucket (with a prefix) for one test."""
+    return f"s3://{s3_server.new_bucket()}/bundles"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_reader_cache() -> Iterator[None]:
+    """Each test starts with an empty in-process bundle cache."""
+    ba.clear_cache()
+    yield
+    ba.clear_cache()
