@@ -154,7 +154,8 @@ def _part(manifest: dict[str, Any], pack: bytes, name: str, where: str) -> tuple
 def _read_window(data: memoryview, media_type: str, schema: pa.Schema) -> pa.Table:
     buffer = pa.py_buffer(data)
     if media_type == _PARQUET:
-        table = pq.read_table(pa.BufferReader(buffer))
+        # ParquetFile.read, unlike read_table, does not import pandas on the reader path.
+        table = pq.ParquetFile(pa.BufferReader(buffer)).read(use_pandas_metadata=False)
     elif media_type == _ARROW_STREAM:
         table = pa.ipc.open_stream(buffer).read_all()
     else:
