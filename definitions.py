@@ -1,35 +1,28 @@
-"""Example Dagster code location: one bundle asset per example dataset.
+"""Example Dagster code location: three example datasets and their Buckaroo bundles.
 
-Run ``dagster dev -f definitions.py`` from the repository root. The example
-datasets are generated locally on first use; no network is needed.
+Run ``dagster dev`` from the repository root (``workspace.yaml``/``pyproject``
+are not needed: ``dagster dev -f definitions.py``).  The example datasets are
+generated locally on first use under ``.buckaroo/data``; bundles go to
+``$BUCKAROO_STORE_URL``, else ``.buckaroo/store``.
 """
 
+import os
 from pathlib import Path
 
-import dagster as dg
+from buckaroo_assets.dagster import BundleStoreResource, Dataset, buckaroo_definitions
+from buckaroo_assets.examples import example_paths
 
-from buckaroo_assets.build import build_bundle
-from buckaroo_assets.examples import EXAMPLE_ROWS, example_paths
+PROJECT = Path(__file__).resolve().parent / ".buckaroo"
+STORE_URL = os.environ.get("BUCKAROO_STORE_URL") or (PROJECT / "store").as_uri()
 
-EXAMPLE_DATA = Path(__file__).parent / "example_data"
+datasets = [
+    Dataset(name, str(path), description=f"Example dataset {name} (generated locally)")
+    for name, path in example_paths(PROJECT / "data").items()
+]
 
-
-def _bundle_asset(name: str) -> dg.AssetsDefinition:
-    @dg.asset(name=f"{name}_bundle", group_name="buckaroo_bundles", kinds={"parquet"})
-    def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        bundle = build_bundle(example_paths(EXAMPLE_DATA)[name])
-        context.log.info(f"built {bundle!r}")
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": bundle.meta["rows"],
-                "data_id": bundle.data_id,
-                "config_id": bundle.config_id,
-                "build_seconds": bundle.meta["build_seconds"],
-            },
-            data_version=dg.DataVersion(bundle.data_id),
-        )
-
-    return _asset
-
-
-defs = dg.Definitions(assets=[_bundle_asset(name) for name in EXAMPLE_ROWS])
+defs = buckaroo_definitions(
+    datasets,
+    store=BundleStoreResource(url=STORE_URL),
+    prewarm_cron="0 3 * * *",
+    sensor_interval_seconds=60,
+)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from .stats.columns import column_key
 from .stats.engine import accumulate
 from .version import __version__
 
-__all__ = ["build_bundle"]
+__all__ = ["BuildProgress", "build_bundle"]
 
 
 def build_bundle(
@@ -32,11 +33,14 @@ def build_bundle(
     config: StatsConfig | None = None,
     *,
     storage_options: dict | None = None,
+    progress: Callable[[BuildProgress], None] | None = None,
 ) -> Bundle:
     """Compute a bundle from a frame, table, stream, dataset, file path or URL.
 
     ``data_id`` defaults to the content identity of ``source`` (see
     ``data_id_for``); a one-shot stream has none, so it must be given.
+    ``progress`` is called after every block of rows, from the reading thread;
+    raising from it (e.g. on cancellation) stops the build with nothing returned.
     """
     config = config or StatsConfig()
     started = time.perf_counter()
@@ -52,7 +56,10 @@ def build_bundle(
         for i, f in enumerate(opened.schema)
     ]
     window = _WindowCollector(config.window_rows)
-    rows = accumulate(opened.batches(config.block_rows), accumulators, config.block_rows, window.add)
+    on_block = window.add
+    if progress is not None:
+        on_block = _Reporter(window.add, progress, opened.rows_total, started)
+    rows = accumulate(opened.batches(config.block_rows), accumulators, config.block_rows, on_block)
     stats: dict[str, dict[str, Any]] = {}
     for position, accumulator in enumerate(accumulators):
         entry: dict[str, Any] = {
@@ -87,6 +94,45 @@ def build_bundle(
         first_window=window.table(opened.schema),
         meta=meta,
     )
+
+
+@dataclass(frozen=True)
+class BuildProgress:
+    """How far a build is: rows summarised so far, of ``rows_total`` when the source knows it."""
+
+    rows_done: int
+    rows_total: int | None
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if self.rows_total is None or not self.rows_done:
+            return None
+        return max(0.0, (self.rows_total - self.rows_done) / self.rows_per_second)
+
+
+class _Reporter:
+    """Counts rows as blocks pass, then tells the caller."""
+
+    def __init__(
+        self,
+        inner: Callable[[pa.RecordBatch], None],
+        progress: Callable[[BuildProgress], None],
+        rows_total: int | None,
+        started: float,
+    ) -> None:
+        self.inner, self.progress, self.rows_total, self.started = inner, progress, rows_total, started
+        self.rows = 0
+
+    def __call__(self, block: pa.RecordBatch) -> None:
+        self.inner(block)
+        self.rows += block.num_rows
+        seconds = time.perf_counter() - self.started
+        self.progress(BuildProgress(self.rows, self.rows_total, seconds))
 
 
 def _is_skipped(name: Hashable, config: StatsConfig) -> bool:

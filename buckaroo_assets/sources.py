@@ -33,6 +33,7 @@ class Source:
     batches: Callable[[int], Iterator[pa.RecordBatch]]  # batch_rows -> stream
     kind: str
     notes: dict[int, str] = field(default_factory=dict)  # column position -> treatment note
+    rows_total: int | None = None  # known up front for tables and Parquet: progress shows an ETA
 
 
 def open_source(source: Any, *, storage_options: dict | None = None) -> Source:
@@ -66,6 +67,7 @@ def _from_table(table: pa.Table, kind: str) -> Source:
         dtypes=[pandas_dtype_name(f.type) for f in table.schema],
         batches=lambda rows: iter(table.to_batches(max_chunksize=rows)),
         kind=kind,
+        rows_total=table.num_rows,
     )
 
 
@@ -86,6 +88,7 @@ def _from_dataset(dataset: Any) -> Source:
         dtypes=[pandas_dtype_name(f.type) for f in dataset.schema],
         batches=lambda rows: iter(dataset.scanner(batch_size=rows).to_batches()),
         kind="pyarrow-dataset",
+        rows_total=dataset.count_rows(),
     )
 
 
@@ -188,6 +191,7 @@ def _from_parquet(fs: Any, path: str) -> Source:
         dtypes=[pandas_dtype_name(f.type) for f in schema],
         batches=stream,
         kind="parquet",
+        rows_total=sum(f.count_rows() for f in fragments),
     )
 
 

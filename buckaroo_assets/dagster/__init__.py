@@ -1,0 +1,27 @@
+"""Dagster integration: bundles as software-defined assets (the only module importing dagster).
+
+``buckaroo_definitions`` wires everything; the factories it uses are public
+for code locations that want to assemble their own.
+"""
+
+from .automation import new_versions_sensor, prewarm_schedule
+from .checks import bundle_checks, evaluate_bundle, partitioned_bundle_checks
+from .datasets import Dataset, dataset_bundle_assets, dataset_keys
+from .definitions import buckaroo_definitions
+from .frames import frame_bundle_asset
+from .resource import BundleStoreResource, default_store_url
+
+__all__ = [
+    "BundleStoreResource",
+    "Dataset",
+    "buckaroo_definitions",
+    "bundle_checks",
+    "dataset_bundle_assets",
+    "dataset_keys",
+    "default_store_url",
+    "evaluate_bundle",
+    "frame_bundle_asset",
+    "new_versions_sensor",
+    "partitioned_bundle_checks",
+    "prewarm_schedule",
+]

@@ -1,0 +1,136 @@
+"""Asset checks on stored bundles: integrity, stats consistency, freshness.
+
+They read the store, never the data (freshness only derives the source's
+current data_id), so they are cheap enough to run after every materialization.
+"""
+
+
+from collections.abc import Callable, Iterator, Sequence
+
+import dagster as dg
+
+from ..bundle import Bundle
+from ..errors import BundleError
+from ..store import BundleStore
+from .naming import partition_dataset
+from .resource import BundleStoreResource
+
+__all__ = ["CHECK_NAMES", "bundle_checks", "evaluate_bundle", "partitioned_bundle_checks"]
+
+CHECK_NAMES = ("bundle_integrity", "stats_consistency", "freshness")
+
+
+def _consistency(bundle: Bundle) -> tuple[bool, dict[str, object]]:
+    """Every column's null + non-null counts equal its length, and that equals the row count."""
+    bad = [
+        str(entry["orig_col_name"])
+        for entry in bundle.stats.values()
+        if not (entry["null_count"] + entry["non_null_count"] == entry["length"] == bundle.rows)
+    ]
+    return not bad, {"rows": bundle.rows, "inconsistent_columns": bad[:20]}
+
+
+def evaluate_bundle(
+    store: BundleStore,
+    dataset: str,
+    config_id: str,
+    current_data_id: Callable[[], str] | None,
+) -> dict[str, tuple[bool, str, dict[str, object]]]:
+    """Result per check name: (passed, description, metadata)."""
+    try:
+        data_id, _ = store.resolve(dataset=dataset, config_id=config_id)
+        bundle = store.get(data_id, config_id)  # verifies every part's checksum
+    except BundleError as exc:
+        failure = (False, f"{type(exc).__name__}: {exc}", {})
+        return dict.fromkeys(CHECK_NAMES, failure)
+    url = store.manifest_url(data_id, config_id)
+    results = {"bundle_integrity": (True, "manifest and parts verified", {"uri": url})}
+    consistent, details = _consistency(bundle)
+    results["stats_consistency"] = (
+        consistent,
+        "counts agree for every column" if consistent else "counts disagree",
+        details,
+    )
+    if current_data_id is not None:
+        try:
+            current = current_data_id()
+        except Exception as exc:
+            results["freshness"] = (False, f"cannot read the source: {exc}", {"stored": data_id})
+        else:
+            fresh = current == data_id
+            results["freshness"] = (
+                fresh,
+                "bundle matches the source" if fresh else "the source changed since the bundle",
+                {"stored_data_id": data_id, "current_data_id": current},
+            )
+    return results
+
+
+def bundle_checks(
+    targets: Sequence[tuple[dg.AssetKey, str, Callable[[], str] | None]],
+    *,
+    config_id: str,
+    name: str,
+    resource_key: str = "buckaroo_store",
+) -> dg.AssetChecksDefinition:
+    """Checks for unpartitioned bundle assets: (asset key, dataset name, current data_id or None)."""
+    specs = [
+        dg.AssetCheckSpec(check, asset=key, description=check.replace("_", " "))
+        for key, _, current in targets
+        for check in CHECK_NAMES
+        if check != "freshness" or current is not None
+    ]
+
+    @dg.multi_asset_check(
+        specs=specs, name=name, can_subset=True, required_resource_keys={resource_key}
+    )
+    def check_bundles(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+        resource: BundleStoreResource = getattr(context.resources, resource_key)
+        store = resource.get_store()
+        wanted = context.selected_asset_check_keys
+        for key, dataset, current in targets:
+            if not any(dg.AssetCheckKey(key, c) in wanted for c in CHECK_NAMES):
+                continue
+            for check, result in evaluate_bundle(store, dataset, config_id, current).items():
+                if dg.AssetCheckKey(key, check) in wanted:
+                    yield _result(key, check, result)
+
+    return check_bundles
+
+
+def partitioned_bundle_checks(
+    key: dg.AssetKey,
+    dataset: str,
+    *,
+    config_id: str,
+    partitions_def: dg.PartitionsDefinition,
+    resource_key: str = "buckaroo_store",
+) -> list[dg.AssetChecksDefinition]:
+    """Integrity and consistency of one partition's bundle (a frame has no source to re-read)."""
+
+    def make(check: str) -> dg.AssetChecksDefinition:
+        @dg.asset_check(
+            asset=key,
+            name=check,
+            description=check.replace("_", " "),
+            partitions_def=partitions_def,
+            required_resource_keys={resource_key},
+        )
+        def one_check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+            resource: BundleStoreResource = getattr(context.resources, resource_key)
+            name = partition_dataset(dataset, context.partition_key)
+            result = evaluate_bundle(resource.get_store(), name, config_id, None)[check]
+            return _result(key, check, result)
+
+        return one_check
+
+    return [make(check) for check in CHECK_NAMES if check != "freshness"]
+
+
+def _result(
+    key: dg.AssetKey, check: str, result: tuple[bool, str, dict[str, object]]
+) -> dg.AssetCheckResult:
+    passed, description, metadata = result
+    return dg.AssetCheckResult(
+        asset_key=key, check_name=check, passed=passed, description=description, metadata=metadata
+    )

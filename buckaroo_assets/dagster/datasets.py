@@ -1,0 +1,173 @@
+"""Declared datasets (a name and a file or URL) become bundle assets.
+
+All declared datasets share one subsettable multi-asset: one asset per
+dataset in the graph, but a prewarm over thousands of datasets is one process
+that reports progress across all of them and skips, without reading data,
+every dataset whose bundle is already stored.  One failing dataset fails the
+run with a clear message after the others were published.
+"""
+
+
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+
+from ..config import StatsConfig
+from ..identity import data_id_for
+from ..publish import ensure_bundle
+from .metadata import bundle_metadata
+from .naming import asset_name
+from .progress import RunProgress
+from .resource import BundleStoreResource
+
+__all__ = ["Dataset", "dataset_bundle_assets", "dataset_keys"]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named dataset: a Parquet/CSV/JSON-lines file, folder or fsspec URL."""
+
+    name: str
+    source: str
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        asset_name(self.name)  # refuses unsafe names at definition time
+
+    def current_data_id(self) -> str:
+        return data_id_for(self.source, storage_options=dict(self.storage_options) or None)
+
+
+def dataset_keys(
+    datasets: Sequence[Dataset], key_prefix: Sequence[str]
+) -> tuple[dict[str, dg.AssetKey], dict[str, dg.AssetKey]]:
+    """(bundle asset key, source asset key) of every dataset, by dataset name."""
+    bundle_keys, source_keys = {}, {}
+    for ds in datasets:
+        name = asset_name(ds.name)
+        bundle_keys[ds.name] = dg.AssetKey([*key_prefix, name])
+        source_keys[ds.name] = dg.AssetKey([*key_prefix, "sources", name])
+    if len(set(bundle_keys.values())) != len(datasets):
+        raise ValueError("dataset names must stay distinct as asset names (letters, digits, _)")
+    return bundle_keys, source_keys
+
+
+def dataset_bundle_assets(
+    datasets: Sequence[Dataset],
+    *,
+    config: StatsConfig | None = None,
+    key_prefix: str | Sequence[str] = "buckaroo",
+    group_name: str = "buckaroo",
+    pool: str | None = "buckaroo",
+    resource_key: str = "buckaroo_store",
+    name: str | None = None,
+) -> list[dg.AssetsDefinition]:
+    """The source observations and the bundle assets of ``datasets``.
+
+    Each bundle asset's code version is the config_id (a config change makes
+    it stale) and its data version the data_id; each depends on an observable
+    source asset whose data version is the source's current data_id (a data
+    change makes it stale).
+    """
+    config = config or StatsConfig()
+    prefix = [key_prefix] if isinstance(key_prefix, str) else list(key_prefix)
+    bundle_keys, source_keys = dataset_keys(datasets, prefix)
+    by_key = {bundle_keys[ds.name]: ds for ds in datasets}
+    op_name = name or f"{'_'.join(prefix)}_bundles"
+
+    source_specs = [
+        dg.AssetSpec(
+            source_keys[ds.name],
+            description=f"Source of dataset {ds.name}: {ds.source}",
+            group_name=group_name,
+            metadata={"source": ds.source},
+        )
+        for ds in datasets
+    ]
+
+    def observe_sources(context: dg.AssetExecutionContext) -> Iterator[dg.ObserveResult]:
+        for ds in datasets:
+            if source_keys[ds.name] in context.selected_asset_keys:
+                data_id = ds.current_data_id()
+                yield dg.ObserveResult(
+                    asset_key=source_keys[ds.name],
+                    data_version=dg.DataVersion(data_id),
+                    metadata={"data_id": data_id},
+                )
+
+    with warnings.catch_warnings():  # multi_observable_source_asset is marked beta
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        observe = dg.multi_observable_source_asset(
+            specs=source_specs, name=f"{op_name}_sources", can_subset=True
+        )(observe_sources)
+
+    bundle_specs = [
+        dg.AssetSpec(
+            bundle_keys[ds.name],
+            deps=[source_keys[ds.name]],
+            description=ds.description or f"Buckaroo bundle of {ds.name} ({ds.source})",
+            group_name=group_name,
+            code_version=config.config_id,
+            kinds={"buckaroo"},
+            metadata={"dataset": ds.name, "source": ds.source},
+            skippable=True,
+        )
+        for ds in datasets
+    ]
+
+    @dg.multi_asset(
+        specs=bundle_specs,
+        name=op_name,
+        can_subset=True,
+        pool=pool,
+        required_resource_keys={resource_key},
+    )
+    def build_bundles(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+        resource: BundleStoreResource = getattr(context.resources, resource_key)
+        store = resource.get_store()
+        selected = [by_key[k] for k in bundle_keys.values() if k in context.selected_asset_keys]
+        progress = RunProgress(total=len(selected), log=context.log.info)
+        failed: dict[str, str] = {}
+        for ds in selected:
+            started = time.perf_counter()
+            try:
+                published = ensure_bundle(
+                    store,
+                    ds.source,
+                    config=config,
+                    dataset=ds.name,
+                    storage_options=dict(ds.storage_options) or None,
+                    progress=progress.build_callback(ds.name),
+                )
+            except Exception as exc:  # one bad dataset must not stop the others
+                failed[ds.name] = f"{type(exc).__name__}: {exc}"
+                context.log.error(f"dataset {ds.name} failed: {failed[ds.name]}")
+                continue
+            bundle = published.bundle
+            metadata = bundle_metadata(
+                bundle,
+                published.entry,
+                store,
+                hit=published.hit,
+                seconds=time.perf_counter() - started,
+                viewer_url=resource.viewer_url,
+            )
+            metadata.update(progress.finished(ds.name, bundle.rows, published.hit))
+            yield dg.MaterializeResult(
+                asset_key=bundle_keys[ds.name],
+                metadata=metadata,
+                data_version=dg.DataVersion(bundle.data_id),
+            )
+        if failed:
+            lines = "\n".join(f"- {name}: {why}" for name, why in failed.items())
+            raise dg.Failure(
+                description=f"{len(failed)} of {len(selected)} datasets failed:\n{lines}",
+                metadata={"failed": dg.MetadataValue.json(failed)},
+            )
+
+    return [observe, build_bundles]

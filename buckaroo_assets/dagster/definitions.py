@@ -1,0 +1,98 @@
+"""Everything at once: store resource, bundle assets, checks, sensor and prewarm schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from ..config import StatsConfig
+from .automation import new_versions_sensor, prewarm_schedule
+from .checks import bundle_checks, partitioned_bundle_checks
+from .datasets import Dataset, dataset_bundle_assets, dataset_keys
+from .frames import frame_bundle_asset
+from .naming import dataset_for_asset
+from .resource import BundleStoreResource
+
+__all__ = ["buckaroo_definitions"]
+
+
+def buckaroo_definitions(
+    datasets: Sequence[Dataset] = (),
+    frames: Sequence[dg.AssetsDefinition | dg.AssetSpec] = (),
+    *,
+    store: BundleStoreResource | None = None,
+    config: StatsConfig | None = None,
+    key_prefix: str = "buckaroo",
+    group_name: str = "buckaroo",
+    pool: str | None = "buckaroo",
+    prewarm_cron: str | None = "0 3 * * *",
+    sensor_interval_seconds: int | None = 60,
+    resource_key: str = "buckaroo_store",
+) -> dg.Definitions:
+    """Bundle assets for declared ``datasets`` and for the outputs of existing ``frames`` assets.
+
+    Merge the result with the code location's own definitions (which must
+    contain the ``frames`` assets themselves).
+    """
+    config = config or StatsConfig()
+    assets: list[dg.AssetsDefinition] = []
+    checks: list[dg.AssetChecksDefinition] = []
+    sensors: list[dg.SensorDefinition] = []
+    if datasets:
+        assets += dataset_bundle_assets(
+            datasets, config=config, key_prefix=key_prefix, group_name=group_name,
+            pool=pool, resource_key=resource_key,
+        )
+        bundle_keys, source_keys = dataset_keys(datasets, [key_prefix])
+        checks.append(
+            bundle_checks(
+                [(bundle_keys[ds.name], ds.name, ds.current_data_id) for ds in datasets],
+                config_id=config.config_id,
+                name=f"{key_prefix}_dataset_checks",
+                resource_key=resource_key,
+            )
+        )
+        if sensor_interval_seconds is not None:
+            sensors.append(
+                new_versions_sensor(
+                    datasets, bundle_keys, source_keys,
+                    name=f"{key_prefix}_new_versions",
+                    minimum_interval_seconds=sensor_interval_seconds,
+                )
+            )
+    plain_frames = []
+    for upstream in frames:
+        asset = frame_bundle_asset(
+            upstream, config=config, key_prefix=key_prefix, group_name=group_name,
+            pool=pool, resource_key=resource_key,
+        )
+        assets.append(asset)
+        dataset = dataset_for_asset(upstream.key)
+        if asset.partitions_def is None:
+            plain_frames.append((asset.key, dataset, None))
+        else:
+            checks += partitioned_bundle_checks(
+                asset.key, dataset, config_id=config.config_id,
+                partitions_def=asset.partitions_def, resource_key=resource_key,
+            )
+    if plain_frames:
+        checks.append(
+            bundle_checks(
+                plain_frames, config_id=config.config_id, name=f"{key_prefix}_frame_checks",
+                resource_key=resource_key,
+            )
+        )
+    bundle_assets = [a for a in assets if a.is_executable and not a.is_observable]
+    schedules = []
+    if prewarm_cron is not None and bundle_assets:
+        schedules.append(
+            prewarm_schedule(bundle_assets, cron=prewarm_cron, name=f"{key_prefix}_prewarm")
+        )
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        sensors=sensors,
+        schedules=schedules,
+        resources={resource_key: store or BundleStoreResource()},
+    )
