@@ -64,6 +64,8 @@ def ensure_bundle(
         bundle = build_bundle(
             source, data_id, config, storage_options=storage_options, progress=progress
         )
-    # Publishing a hit again costs two small writes and moves the dataset pointers to it.
+    # Publishing a hit again moves the dataset pointers to it; BundleStore.put rewrites the
+    # (verified, unchanged) pack and a fresh manifest too, so a hit reads no data but
+    # does write the bundle's bytes once more.
     entry = store.put(bundle, dataset=dataset)
     return Published(bundle, entry, hit, time.perf_counter() - started)

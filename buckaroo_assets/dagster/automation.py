@@ -38,7 +38,7 @@ def new_versions_sensor(
         description="Builds bundles for new versions of the declared datasets.",
     )
     def sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        seen, requested = _read_cursor(context.cursor)
         changed: dict[str, str] = {}
         for ds in datasets:
             try:
@@ -48,14 +48,18 @@ def new_versions_sensor(
                 continue
             if seen.get(ds.name) != data_id:
                 changed[ds.name] = data_id
-        cursor = json.dumps({**seen, **changed}, sort_keys=True)
         if not changed:
+            cursor = _write_cursor(seen, requested)
             return dg.SensorResult(skip_reason="no dataset changed", cursor=cursor)
+        # The run key must differ whenever a run is really wanted (a file toggled A -> B -> A
+        # -> B asks for {name: B} twice), yet repeat when a tick is retried with its old
+        # cursor: so it counts the runs requested so far, which the cursor remembers.
         digest = hashlib.blake2b(json.dumps(changed, sort_keys=True).encode(), digest_size=12)
+        cursor = _write_cursor({**seen, **changed}, requested + 1)
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(
-                    run_key=f"buckaroo-{digest.hexdigest()}",
+                    run_key=f"buckaroo-{requested + 1}-{digest.hexdigest()}",
                     asset_selection=[bundle_keys[n] for n in changed],
                     tags={"buckaroo/datasets": ",".join(sorted(changed))[:200]},
                 )
@@ -70,6 +74,18 @@ def new_versions_sensor(
         )
 
     return sensor
+
+
+def _read_cursor(cursor: str | None) -> tuple[dict[str, str], int]:
+    """(data_id last seen per dataset, runs requested so far); also reads the old flat form."""
+    state = json.loads(cursor) if cursor else {}
+    if isinstance(state.get("seen"), dict):
+        return dict(state["seen"]), int(state.get("requested", 0))
+    return dict(state), 0
+
+
+def _write_cursor(seen: Mapping[str, str], requested: int) -> str:
+    return json.dumps({"seen": dict(seen), "requested": requested}, sort_keys=True)
 
 
 def prewarm_schedule(
@@ -98,13 +114,19 @@ def prewarm_schedule(
         description="Rebuilds every missing or outdated bundle; present ones cost no data read.",
     )
     def schedule(context: dg.ScheduleEvaluationContext) -> Iterator[dg.RunRequest]:
+        # Dagster refuses a tick of several run requests unless each has a run key;
+        # schedules scope run keys to the tick's time, so fixed keys dedupe only retries.
         if plain:
-            yield dg.RunRequest(asset_selection=plain)
+            yield dg.RunRequest(run_key="prewarm", asset_selection=plain)
         for asset in partitioned:
             keys = asset.partitions_def.get_partition_keys(  # type: ignore[union-attr]
                 dynamic_partitions_store=context.instance
             )
             for partition_key in keys[-max_partitions:]:
-                yield dg.RunRequest(asset_selection=list(asset.keys), partition_key=partition_key)
+                yield dg.RunRequest(
+                    run_key=f"prewarm:{asset.key.to_user_string()}:{partition_key}",
+                    asset_selection=list(asset.keys),
+                    partition_key=partition_key,
+                )
 
     return schedule

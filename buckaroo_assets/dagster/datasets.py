@@ -93,7 +93,17 @@ def dataset_bundle_assets(
     def observe_sources(context: dg.AssetExecutionContext) -> Iterator[dg.ObserveResult]:
         for ds in datasets:
             if source_keys[ds.name] in context.selected_asset_keys:
-                data_id = ds.current_data_id()
+                # An unreadable source must not fail or skip this step: the bundle step
+                # downstream needs every observation, and the good datasets' bundles with it.
+                try:
+                    data_id = ds.current_data_id()
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    context.log.warning(f"cannot observe dataset {ds.name}: {error}")
+                    yield dg.ObserveResult(
+                        asset_key=source_keys[ds.name], metadata={"error": error}
+                    )
+                    continue
                 yield dg.ObserveResult(
                     asset_key=source_keys[ds.name],
                     data_version=dg.DataVersion(data_id),
