@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import decimal
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,8 @@ def example_paths(folder: Path) -> dict[str, Path]:
         path = folder / f"{name}.parquet"
         if not path.exists():
             table = make(EXAMPLE_ROWS[name], np.random.default_rng(seed))
-            partial = path.with_suffix(".parquet.partial")
+            # A name of its own, so two processes generating at once never mix bytes.
+            partial = path.with_suffix(f".parquet.partial-{uuid.uuid4().hex}")
             pq.write_table(table, partial, row_group_size=50_000)
             partial.replace(path)  # never leave a half-written example behind
         paths[name] = path
