@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ import pyarrow.parquet as pq
 from . import codec
 from .bundle import Bundle
 from .config import StatsConfig
-from .errors import BundleCorrupted, BundleMismatch
+from .errors import BundleCorrupted, BundleMismatch, UnsafeDataIdError
 from .identity import validate_data_id
 from .stats.columns import column_key
 
@@ -47,6 +48,9 @@ FORMAT_VERSION = 1
 _PARQUET = "application/vnd.apache.parquet"
 _ARROW_STREAM = "application/vnd.apache.arrow.stream"
 _JSON = "application/json"
+_HEX32 = re.compile(r"[0-9a-f]{32}", re.ASCII)
+_HEX64 = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_PACK_NAME = re.compile(r"pack-[0-9a-f]{32}\.bin", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -63,14 +67,22 @@ def _sha256(data: bytes | memoryview) -> str:
 
 
 def _window_bytes(window: pa.Table) -> tuple[bytes, str]:
-    """Parquet under neutral column keys (labels may repeat or not be strings)."""
+    """Parquet under neutral column keys (labels may repeat or not be strings).
+
+    Parquet cannot hold every Arrow type, and gives some back as another type
+    (a dictionary of integers returns as plain integers); the window is read
+    back once here, and whatever does not return as its own schema is stored
+    as an Arrow IPC stream instead.
+    """
     keyed = window.rename_columns([column_key(i) for i in range(window.num_columns)])
     keyed = keyed.replace_schema_metadata(None)
     sink = pa.BufferOutputStream()
     try:
         pq.write_table(keyed, sink, compression="zstd", store_schema=True)
-        return sink.getvalue().to_pybytes(), _PARQUET
-    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        data = sink.getvalue().to_pybytes()
+        _read_window(memoryview(data), _PARQUET, window.schema)
+        return data, _PARQUET
+    except pa.ArrowException:
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, keyed.schema) as writer:
             writer.write_table(keyed)
@@ -120,10 +132,15 @@ def pack_bundle(bundle: Bundle, *, dataset: str | None = None) -> Packed:
 
 
 def read_manifest(raw: bytes, *, where: str) -> dict[str, Any]:
-    """Parse and self-verify a manifest; a newer format is a mismatch, damage is corruption."""
+    """Parse and self-verify a manifest; a newer format is a mismatch, damage is corruption.
+
+    The checksum catches accidents, not intent (anyone can re-seal a manifest),
+    so every field is also checked for shape: a manifest can never make a
+    reader open a path outside its bundle's folder or read outside its pack.
+    """
     try:
         manifest = codec.loads(raw)
-    except codec.MalformedEncodingError as exc:
+    except (codec.MalformedEncodingError, RecursionError) as exc:
         raise BundleCorrupted(f"{where}: manifest is not valid: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise BundleCorrupted(f"{where}: not a buckaroo-assets bundle manifest")
@@ -137,7 +154,60 @@ def read_manifest(raw: bytes, *, where: str) -> dict[str, Any]:
             f"{FORMAT_VERSION}",
             reason="format_version",
         )
+    _check_fields(manifest, where)
     return manifest
+
+
+def _count(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _check_fields(manifest: dict[str, Any], where: str) -> None:
+    def need(ok: object, name: str) -> None:
+        if not ok:
+            raise BundleCorrupted(f"{where}: manifest field {name!r} is missing or invalid")
+
+    for name, what in (("data_id", "data_id"), ("dataset", "dataset name")):
+        value = manifest.get(name)
+        if name == "dataset" and value is None:
+            continue
+        try:
+            validate_data_id(value, what=what)
+        except UnsafeDataIdError:
+            need(False, name)
+    config_id = manifest.get("config_id")
+    need(isinstance(config_id, str) and _HEX32.fullmatch(config_id), "config_id")
+    for name in ("rows", "columns", "window_rows"):
+        need(_count(manifest.get(name)), name)
+    created_at = manifest.get("created_at")
+    try:
+        need(_dt.datetime.fromisoformat(created_at).tzinfo is not None, "created_at")  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        need(False, "created_at")
+    for name, kind in (("config", dict), ("meta", dict), ("schema", list), ("arrow_schema", str)):
+        need(isinstance(manifest.get(name), kind), name)
+    pack = manifest.get("pack")
+    need(
+        isinstance(pack, dict)
+        and isinstance(pack.get("name"), str)
+        and _PACK_NAME.fullmatch(pack["name"])
+        and _count(pack.get("size")),
+        "pack",
+    )
+    parts = manifest.get("parts")
+    need(isinstance(parts, list), "parts")
+    for part in parts:
+        need(
+            isinstance(part, dict)
+            and isinstance(part.get("name"), str)
+            and isinstance(part.get("media_type"), str)
+            and _count(part.get("offset"))
+            and _count(part.get("size"))
+            and part["offset"] + part["size"] <= pack["size"]
+            and isinstance(part.get("sha256"), str)
+            and _HEX64.fullmatch(part["sha256"]),
+            "parts",
+        )
 
 
 def _part(manifest: dict[str, Any], pack: bytes, name: str, where: str) -> tuple[memoryview, str]:
@@ -152,16 +222,32 @@ def _part(manifest: dict[str, Any], pack: bytes, name: str, where: str) -> tuple
 
 
 def _read_window(data: memoryview, media_type: str, schema: pa.Schema) -> pa.Table:
+    """The window part as a table of the manifest's schema.
+
+    Parquet gives a few types back in another form (``timestamp[s]`` as
+    ``timestamp[ms]``), so columns are cast back; but only after the part's
+    own record of its Arrow types (Parquet's ``ARROW:schema``, an IPC stream's
+    schema) is found to equal the manifest's, so a manifest can never turn
+    a column into another type by casting it.
+    """
     buffer = pa.py_buffer(data)
     if media_type == _PARQUET:
         # ParquetFile.read, unlike read_table, does not import pandas on the reader path.
-        table = pq.ParquetFile(pa.BufferReader(buffer)).read(use_pandas_metadata=False)
+        file = pq.ParquetFile(pa.BufferReader(buffer))
+        recorded = (file.metadata.metadata or {}).get(b"ARROW:schema")
+        if recorded is None:
+            raise BundleCorrupted("window part does not record its Arrow types")
+        written = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(recorded)))
+        table = file.read(use_pandas_metadata=False)
     elif media_type == _ARROW_STREAM:
         table = pa.ipc.open_stream(buffer).read_all()
+        written = table.schema
     else:
         raise BundleCorrupted(f"window part has unknown media type {media_type!r}")
-    if table.num_columns != len(schema):
+    if table.num_columns != len(schema) or len(written) != len(schema):
         raise BundleCorrupted("window columns do not match the manifest schema")
+    if not all(w.type.equals(f.type) for w, f in zip(written, schema, strict=True)):
+        raise BundleCorrupted("window column types do not match the manifest schema")
     columns = [
         col if col.type == field.type else col.cast(field.type)
         for col, field in zip(table.columns, schema, strict=True)
@@ -189,10 +275,25 @@ def unpack_bundle(manifest: dict[str, Any], pack: bytes, *, where: str) -> Bundl
         raise BundleCorrupted(f"{where}: stored config does not hash to its config_id")
     if not isinstance(stats, dict) or len(stats) != manifest["columns"]:
         raise BundleCorrupted(f"{where}: stats do not cover the manifest's columns")
-    return Bundle(
+    bundle = Bundle(
         data_id=manifest["data_id"],
         config=config,
         stats=stats,
         first_window=window,
         meta=manifest["meta"],
     )
+    # The manifest describes what the pack holds; any disagreement is damage.
+    meta = bundle.meta
+    try:
+        consistent = (
+            window.num_columns == manifest["columns"]
+            and window.num_rows == manifest["window_rows"]
+            and bundle.rows == manifest["rows"]
+            and meta.get("data_id", bundle.data_id) == bundle.data_id
+            and meta.get("config_id", bundle.config_id) == bundle.config_id
+        )
+    except (TypeError, ValueError):  # meta's row count is not a number
+        consistent = False
+    if not consistent:
+        raise BundleCorrupted(f"{where}: manifest disagrees with the bundle it names")
+    return bundle

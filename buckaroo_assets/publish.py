@@ -59,13 +59,9 @@ def ensure_bundle(
     except BundleCorrupted as exc:
         log.warning("stored bundle %s/%s is damaged (%s); rebuilding", data_id, config.config_id, exc)
         bundle = None
-    hit = bundle is not None
-    if bundle is None:
-        bundle = build_bundle(
-            source, data_id, config, storage_options=storage_options, progress=progress
-        )
-    # Publishing a hit again moves the dataset pointers to it; BundleStore.put rewrites the
-    # (verified, unchanged) pack and a fresh manifest too, so a hit reads no data but
-    # does write the bundle's bytes once more.
+    if bundle is not None:
+        entry = store.point(data_id, config.config_id, dataset=dataset)
+        return Published(bundle, entry, True, time.perf_counter() - started)
+    bundle = build_bundle(source, data_id, config, storage_options=storage_options, progress=progress)
     entry = store.put(bundle, dataset=dataset)
-    return Published(bundle, entry, hit, time.perf_counter() - started)
+    return Published(bundle, entry, False, time.perf_counter() - started)

@@ -49,6 +49,8 @@ LAYOUT = "v1"
 MANIFEST = "manifest.json"
 LATEST = "latest.json"
 _CONFIG_ID = re.compile(r"[0-9a-f]{32}", re.ASCII)
+_CONFIG_POINTER = re.compile(r"config-([0-9a-f]{32})\.json", re.ASCII)
+_GLOB_CHARS = re.compile(r"[*?\[]")
 _TEMP_MARK = ".tmp-"
 _OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "az", "memory"})
 _PACK_RETRIES = 3
@@ -119,6 +121,18 @@ class GcReport:
     dry_run: bool = False
 
 
+@dataclass
+class _Scan:
+    """One pass over the store: what ``list``, ``verify`` and ``gc`` decide from."""
+
+    entries: list[BundleEntry] = field(default_factory=list)
+    damaged: list[Damage] = field(default_factory=list)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # under bundles/ and datasets/
+    pointers: dict[str, tuple[str, str] | BundleCorrupted] = field(default_factory=dict)
+    referenced: set[str] = field(default_factory=set)  # packs a readable manifest names
+    unreadable: set[str] = field(default_factory=set)  # bundle folders with a bad manifest
+
+
 def _now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
@@ -174,6 +188,9 @@ class BundleStore:
         key = self._bundle_dir(validate_data_id(data_id), validate_config_id(config_id))
         return self.fs.unstrip_protocol(f"{key}/{MANIFEST}")
 
+    def _id_pointer(self, data_id: str) -> str:
+        return f"{self._base}/bundles/{data_id}/{LATEST}"
+
     def _dataset_pointer(self, dataset: str, config_id: str | None) -> str:
         name = LATEST if config_id is None else f"config-{config_id}.json"
         return f"{self._base}/datasets/{dataset}/{name}"
@@ -196,55 +213,137 @@ class BundleStore:
             raise
 
     def put(self, bundle: Bundle, *, dataset: str | None = None) -> BundleEntry:
-        """Publish a bundle: pack, then manifest (the commit point), then pointers."""
+        """Publish a bundle: pack, then manifest (the commit point), then pointers.
+
+        The pack is written even when an object of its name exists: a damaged
+        copy is repaired, and its fresh modification time keeps a concurrent
+        ``gc`` from taking it for a leftover before the manifest names it.
+        """
+        validate_data_id(bundle.data_id)
+        config_id = validate_config_id(bundle.config_id)
         if dataset is not None:
             validate_data_id(dataset, what="dataset name")
         packed = pack_bundle(bundle, dataset=dataset)
-        folder = self._bundle_dir(bundle.data_id, validate_config_id(bundle.config_id))
-        pack_path = f"{folder}/{packed.pack_name}"
-        if not self._has_object(pack_path, len(packed.pack)):
-            self._write(pack_path, packed.pack)
+        folder = self._bundle_dir(bundle.data_id, config_id)
+        self._write(f"{folder}/{packed.pack_name}", packed.pack)
         self._write(f"{folder}/{MANIFEST}", packed.manifest)
         manifest = read_manifest(packed.manifest, where=folder)
-        pointer = codec.dumps(
-            {
-                "data_id": bundle.data_id,
-                "config_id": bundle.config_id,
-                "published_at": manifest["created_at"],
-            }
-        )
-        self._write(f"{self._base}/bundles/{bundle.data_id}/{LATEST}", pointer)
+        pointer = _pointer_bytes(bundle.data_id, config_id, manifest["created_at"])
+        self._write(self._id_pointer(bundle.data_id), pointer)
+        pinned: tuple[str, ...] = ()
         if dataset is not None:
-            self._write(self._dataset_pointer(dataset, bundle.config_id), pointer)
+            self._write(self._dataset_pointer(dataset, config_id), pointer)
             self._write(self._dataset_pointer(dataset, None), pointer)
-        return self._entry(manifest, len(packed.manifest))
+            pinned = (f"{dataset}@{config_id}", dataset)  # the order list() reports them in
+        return self._entry(manifest, len(packed.manifest), pinned)
 
-    def _has_object(self, path: str, size: int) -> bool:
-        try:
-            return int(self.fs.info(path)["size"]) == size
-        except FileNotFoundError:
-            return False
+    def point(self, data_id: str, config_id: str, *, dataset: str | None = None) -> BundleEntry:
+        """Move pointers to an already published bundle without rewriting it.
+
+        This is what a producer does on a hit: the data_id's and (given a
+        name) the dataset's pointers name the bundle, whose manifest must exist.
+        """
+        validate_data_id(data_id)
+        validate_config_id(config_id)
+        if dataset is not None:
+            validate_data_id(dataset, what="dataset name")
+        folder = self._bundle_dir(data_id, config_id)
+        raw = self._cat(f"{folder}/{MANIFEST}", f"no bundle ({data_id}, {config_id}) in {self.url}")
+        manifest = read_manifest(raw, where=folder)
+        pointer = _pointer_bytes(data_id, config_id, _now().isoformat(timespec="milliseconds"))
+        self._write(self._id_pointer(data_id), pointer)
+        pinned: tuple[str, ...] = ()
+        if dataset is not None:
+            self._write(self._dataset_pointer(dataset, config_id), pointer)
+            self._write(self._dataset_pointer(dataset, None), pointer)
+            pinned = (f"{dataset}@{config_id}", dataset)
+        return self._entry(manifest, len(raw), pinned)
 
     # ------------------------------------------------------------------ reading
 
     def _cat(self, path: str, missing: str) -> bytes:
         try:
             return self.fs.cat_file(path)
-        except FileNotFoundError:
-            raise BundleNotFound(missing) from None
-        except IsADirectoryError:
+        except (FileNotFoundError, IsADirectoryError):
             raise BundleNotFound(missing) from None
 
-    def _read_pointer(self, path: str, missing: str) -> tuple[str, str]:
-        raw = self._cat(path, missing)
+    def _cat_many(self, paths: Iterable[str]) -> dict[str, bytes | BaseException]:
+        """Contents of many objects (concurrently where fsspec can); vanished ones are left out."""
+        paths = list(paths)
+        if not paths:
+            return {}
+        if any(_GLOB_CHARS.search(p) for p in paths):
+            # fsspec expands a list of paths as globs: read a root like "data[1]" one by one.
+            raw: dict[str, Any] = {}
+            for path in paths:
+                try:
+                    raw[path] = self.fs.cat_file(path)
+                except Exception as exc:
+                    raw[path] = exc
+        else:
+            raw = self.fs.cat(paths, on_error="return")
+        found: dict[str, bytes | BaseException] = {}
+        for path in paths:
+            data = raw.get(path, OSError(f"{path}: not returned when read"))
+            if not isinstance(data, FileNotFoundError):
+                found[path] = data
+        return found
+
+    def _pointer_scope(self, path: str) -> tuple[str | None, str | None] | None:
+        """What the pointer at ``path`` may name, as (data_id, config_id) constraints.
+
+        ``None`` when ``path`` is not a pointer at all (a temporary file, a stray object).
+        """
+        if not path.startswith(f"{self._base}/"):
+            return None
+        parts = path[len(self._base) + 1 :].split("/")
+        if len(parts) != 3:
+            return None
+        kind, owner, name = parts
+        if kind == "bundles" and name == LATEST:
+            return owner, None
+        if kind == "datasets":
+            if name == LATEST:
+                return None, None
+            if match := _CONFIG_POINTER.fullmatch(name):
+                return None, match.group(1)
+        return None
+
+    def _is_id_pointer(self, path: str) -> bool:
+        scope = self._pointer_scope(path)
+        return scope is not None and scope[0] is not None
+
+    def _parse_pointer(self, raw: bytes, path: str) -> tuple[str, str]:
+        """The ``(data_id, config_id)`` a pointer names; one that cannot be right is damaged."""
         try:
             pointer = codec.loads(raw)
-            return (
-                validate_data_id(pointer["data_id"]),  # type: ignore[index]
-                validate_config_id(pointer["config_id"]),  # type: ignore[index]
-            )
-        except (codec.MalformedEncodingError, TypeError, KeyError, UnsafeDataIdError):
+            if not isinstance(pointer, dict):
+                raise TypeError("not an object")
+            key = (validate_data_id(pointer["data_id"]), validate_config_id(pointer["config_id"]))
+        except (ValueError, TypeError, KeyError, RecursionError):
             raise BundleCorrupted(f"{path}: pointer is damaged") from None
+        want_data_id, want_config_id = self._pointer_scope(path) or (None, None)
+        if want_data_id not in (None, key[0]) or want_config_id not in (None, key[1]):
+            raise BundleCorrupted(f"{path}: pointer names another bundle ({key[0]}, {key[1]})")
+        return key
+
+    def _read_pointer(self, path: str, missing: str) -> tuple[str, str]:
+        return self._parse_pointer(self._cat(path, missing), path)
+
+    def _read_pointers(
+        self, paths: Iterable[str]
+    ) -> dict[str, tuple[str, str] | BundleCorrupted]:
+        """Every pointer among ``paths``, each as the key it names or the damage found."""
+        found: dict[str, tuple[str, str] | BundleCorrupted] = {}
+        for path, data in self._cat_many(paths).items():
+            if isinstance(data, BaseException):
+                found[path] = BundleCorrupted(f"{path}: pointer cannot be read: {data}")
+                continue
+            try:
+                found[path] = self._parse_pointer(data, path)
+            except BundleCorrupted as exc:
+                found[path] = exc
+        return found
 
     def resolve(
         self,
@@ -263,8 +362,7 @@ class BundleStore:
             if config_id is not None:
                 return data_id, config_id
             return self._read_pointer(
-                f"{self._base}/bundles/{data_id}/{LATEST}",
-                f"no bundle for data_id {data_id!r} in {self.url}",
+                self._id_pointer(data_id), f"no bundle for data_id {data_id!r} in {self.url}"
             )
         validate_data_id(dataset, what="dataset name")
         where = "" if config_id is None else f" with config_id {config_id}"
@@ -279,7 +377,7 @@ class BundleStore:
         missing = f"no bundle ({data_id}, {config_id}) in {self.url}"
         for _ in range(_PACK_RETRIES):
             manifest = read_manifest(self._cat(f"{folder}/{MANIFEST}", missing), where=folder)
-            if manifest.get("data_id") != data_id or manifest.get("config_id") != config_id:
+            if manifest["data_id"] != data_id or manifest["config_id"] != config_id:
                 raise BundleCorrupted(f"{folder}: manifest names another bundle")
             try:
                 return manifest, self.fs.cat_file(f"{folder}/{manifest['pack']['name']}")
@@ -301,34 +399,36 @@ class BundleStore:
 
     def exists(self, data_id: str, config_id: str) -> bool:
         """Whether a bundle is published (its manifest exists); does not verify it."""
-        path = f"{self._bundle_dir(validate_data_id(data_id), validate_config_id(config_id))}"
+        path = self._bundle_dir(validate_data_id(data_id), validate_config_id(config_id))
         return self.fs.exists(f"{path}/{MANIFEST}")
 
     # ------------------------------------------------------------------ listing
 
-    def _invalidate(self) -> None:
-        self.fs.invalidate_cache()
-
     def _find(self, prefix: str) -> dict[str, dict[str, Any]]:
-        self._invalidate()
+        self.fs.invalidate_cache()
         try:
             return self.fs.find(f"{self._base}/{prefix}", detail=True)
         except FileNotFoundError:
             return {}
 
+    def _dataset_pointers(
+        self, files: dict[str, dict[str, Any]] | None = None
+    ) -> dict[str, tuple[str, str] | BundleCorrupted]:
+        if files is None:
+            files = self._find("datasets")
+        return self._read_pointers(sorted(p for p in files if self._pointer_scope(p)))
+
     def datasets(self) -> dict[str, tuple[str, str]]:
-        """Every dataset pointer (``latest`` and per-config) and the bundle it names."""
-        pointers: dict[str, tuple[str, str]] = {}
-        for path in sorted(self._find("datasets")):
-            if _TEMP_MARK in path:
-                continue
-            dataset, name = path.rsplit("/", 2)[-2:]
-            label = dataset if name == LATEST else f"{dataset}@{name[7:-5]}"
-            try:
-                pointers[label] = self._read_pointer(path, path)
-            except (BundleNotFound, BundleCorrupted):
-                continue
-        return pointers
+        """Every readable dataset pointer (``latest`` and per-config) and the bundle it names.
+
+        Labels are ``<dataset>`` for the latest pointer and ``<dataset>@<config_id>``
+        for a per-config one; damaged pointers are left to ``verify``.
+        """
+        return {
+            _pointer_label(path): key
+            for path, key in self._dataset_pointers().items()
+            if not isinstance(key, BundleCorrupted)
+        }
 
     def _entry(
         self, manifest: dict[str, Any], manifest_bytes: int, pinned: tuple[str, ...] = ()
@@ -345,20 +445,22 @@ class BundleStore:
             pinned_by=pinned,
         )
 
-    def _scan(self) -> tuple[list[BundleEntry], list[Damage], dict[str, dict[str, Any]]]:
-        """Entries from every manifest, damage found reading them, and every file seen."""
+    def _scan(self) -> _Scan:
+        """Every manifest and dataset pointer, read once; what list, verify and gc work from."""
+        # Pointers first: put writes them after the manifest, so each one seen here names
+        # a manifest the listing below sees (unless it was deleted meanwhile).
+        dataset_files = self._find("datasets")
+        pointers = self._dataset_pointers(dataset_files)
+        pins: dict[tuple[str, str], list[str]] = {}
+        for path, key in pointers.items():
+            if not isinstance(key, BundleCorrupted):
+                pins.setdefault(key, []).append(_pointer_label(path))
         files = self._find("bundles")
         manifests = sorted(p for p in files if p.endswith(f"/{MANIFEST}"))
-        raw = self.fs.cat(manifests, on_error="return") if manifests else {}
-        pins: dict[tuple[str, str], list[str]] = {}
-        for label, key in self.datasets().items():
-            pins.setdefault(key, []).append(label)
-        entries, damaged = [], []
-        for path in manifests:
-            data = raw.get(path)
-            if isinstance(data, FileNotFoundError):
-                continue  # deleted while we listed
-            data_id, config_id = path.rsplit("/", 3)[-3:-1]
+        scan = _Scan(files={**files, **dataset_files}, pointers=pointers)
+        for path, data in self._cat_many(manifests).items():
+            folder = path.rsplit("/", 1)[0]
+            data_id, config_id = folder.rsplit("/", 2)[-2:]
             try:
                 if isinstance(data, BaseException):
                     raise data
@@ -366,27 +468,33 @@ class BundleStore:
                 key = (manifest["data_id"], manifest["config_id"])
                 if key != (data_id, config_id):
                     raise BundleCorrupted(f"{path}: manifest names another bundle")
-                entries.append(self._entry(manifest, len(data), tuple(pins.get(key, ()))))
             except Exception as exc:  # one bad manifest must not hide the rest
-                damaged.append(Damage(path, str(exc), data_id, config_id))
-        entries.sort(key=lambda e: (e.created_at, e.data_id, e.config_id))
-        return entries, damaged, files
+                scan.unreadable.add(folder)
+                scan.damaged.append(Damage(path, str(exc), data_id, config_id))
+                continue
+            scan.referenced.add(f"{folder}/{manifest['pack']['name']}")
+            scan.entries.append(self._entry(manifest, len(data), tuple(pins.get(key, ()))))
+        scan.entries.sort(key=lambda e: (e.created_at, e.data_id, e.config_id))
+        return scan
 
     def list(self) -> list[BundleEntry]:
         """Every published bundle, oldest first; damaged manifests are left to ``verify``."""
-        return self._scan()[0]
+        return self._scan().entries
 
     # ------------------------------------------------------------------ maintenance
 
     def verify(self, grace: _dt.timedelta = DEFAULT_GRACE) -> VerifyReport:
-        """Re-read and re-check every bundle; report damage and leftover files.
+        """Re-read and re-check every bundle and pointer; report damage and leftover files.
 
-        Leftovers (packs no manifest names, temporary files) younger than
-        ``grace`` may belong to a write in progress and are not reported.
+        Damage: a manifest or pack that fails verification, a pointer that
+        cannot be read or names a bundle that is not published.  Leftovers
+        (packs no manifest names, temporary files) younger than ``grace`` may
+        belong to a write in progress and are not reported.
         """
-        entries, damaged, files = self._scan()
-        report = VerifyReport(checked=len(entries) + len(damaged), damaged=damaged)
-        for entry in entries:
+        scan = self._scan()
+        report = VerifyReport(checked=len(scan.entries) + len(scan.damaged))
+        report.damaged.extend(scan.damaged)
+        for entry in scan.entries:
             try:
                 self.get(entry.data_id, entry.config_id)
             except BundleNotFound:
@@ -394,32 +502,38 @@ class BundleStore:
             except Exception as exc:
                 path = self._bundle_dir(entry.data_id, entry.config_id)
                 report.damaged.append(Damage(path, str(exc), entry.data_id, entry.config_id))
-        pinned = self.datasets()
-        published = {(e.data_id, e.config_id) for e in entries}
-        published |= {(d.data_id, d.config_id) for d in damaged}
-        for label, key in pinned.items():
-            if key not in published:
+        published = {(e.data_id, e.config_id) for e in scan.entries}
+        published |= {(d.data_id, d.config_id) for d in scan.damaged}
+        id_pointers = self._read_pointers(
+            sorted(p for p in scan.files if self._is_id_pointer(p))
+        )
+        for path, key in sorted({**scan.pointers, **id_pointers}.items()):
+            if isinstance(key, BundleCorrupted):
+                report.damaged.append(Damage(path, str(key)))
+            elif key not in published and not self.exists(*key):  # exists: published since
                 report.damaged.append(
-                    Damage(label, "dataset pointer names a bundle that is not published", *key)
+                    Damage(path, "pointer names a bundle that is not published", *key)
                 )
-        report.orphans = self._leftovers(files, grace)
+        report.orphans = self._leftovers(scan, grace)
         return report
 
-    def _leftovers(self, files: dict[str, dict[str, Any]], grace: _dt.timedelta) -> list[str]:
-        """Packs no manifest names and interrupted temporary files, older than ``grace``."""
-        referenced: set[str] = set()
-        for path in (p for p in files if p.endswith(f"/{MANIFEST}")):
-            try:
-                manifest = read_manifest(self.fs.cat_file(path), where=path)
-            except Exception:
-                continue  # damaged manifests are verify's business, not garbage
-            referenced.add(f"{path.rsplit('/', 1)[0]}/{manifest['pack']['name']}")
+    def _leftovers(self, scan: _Scan, grace: _dt.timedelta) -> list[str]:
+        """Packs no manifest names and interrupted temporary files, older than ``grace``.
+
+        Packs beside a manifest that cannot be read (damaged, or of a newer
+        format) are kept: they are evidence, or another version's data.
+        """
         cutoff = _now() - grace
         leftovers = []
-        for path, info in files.items():
-            name = path.rsplit("/", 1)[-1]
-            is_pack = name.startswith("pack-") and _TEMP_MARK not in name
-            if not (_TEMP_MARK in name or (is_pack and path not in referenced)):
+        for path, info in scan.files.items():
+            folder, name = path.rsplit("/", 1)
+            unreferenced_pack = (
+                name.startswith("pack-")
+                and _TEMP_MARK not in name
+                and path not in scan.referenced
+                and folder not in scan.unreadable
+            )
+            if not (_TEMP_MARK in name or unreferenced_pack):
                 continue
             modified = _modified(info)
             if modified is not None and modified < cutoff:
@@ -432,39 +546,62 @@ class BundleStore:
         A bundle a dataset pointer names is refused unless ``force``, which
         removes those pointers too.  Returns whether a bundle was published.
         """
-        folder = self._bundle_dir(validate_data_id(data_id), validate_config_id(config_id))
-        pointers = [p for p, key in self._pointer_paths().items() if key == (data_id, config_id)]
+        validate_data_id(data_id)
+        validate_config_id(config_id)
+        pointers = [
+            path for path, key in self._dataset_pointers().items() if key == (data_id, config_id)
+        ]
         if pointers and not force:
             raise ValueError(
                 f"bundle ({data_id}, {config_id}) is named by dataset pointer(s) "
-                f"{', '.join(sorted(pointers))}; pass force=True to delete it anyway"
+                f"{', '.join(sorted(_pointer_label(p) for p in pointers))}; "
+                "pass force=True to delete it anyway"
             )
         for path in pointers:
             _quietly(self.fs.rm_file, path)
-        return self._remove_bundle(data_id, config_id, folder)
+        return self._remove_bundle(data_id, config_id)
 
-    def _remove_bundle(self, data_id: str, config_id: str, folder: str) -> bool:
-        existed = self.fs.exists(f"{folder}/{MANIFEST}")
-        _quietly(self.fs.rm_file, f"{folder}/{MANIFEST}")
-        _quietly(self.fs.rm, folder, recursive=True)
-        latest = f"{self._base}/bundles/{data_id}/{LATEST}"
-        try:
-            if self._read_pointer(latest, latest) == (data_id, config_id):
-                _quietly(self.fs.rm_file, latest)
-        except (BundleNotFound, BundleCorrupted):
-            pass
+    def _remove_bundle(self, data_id: str, config_id: str) -> bool:
+        folder = self._bundle_dir(data_id, config_id)
+        manifest = f"{folder}/{MANIFEST}"
+        existed = self.fs.exists(manifest)
+        _quietly(self.fs.rm_file, manifest)  # unpublished from here on
+        # File by file: fsspec's recursive rm would treat glob characters in the root as globs.
+        for path in self._find(f"bundles/{data_id}/{config_id}"):
+            _quietly(self.fs.rm_file, path)
+        if not self._atomic_put:
+            with contextlib.suppress(OSError):
+                self.fs.rmdir(folder)
+        self._repoint_data_id(data_id, config_id)
         return existed
 
-    def _pointer_paths(self) -> dict[str, tuple[str, str]]:
-        found = {}
-        for path in self._find("datasets"):
-            if _TEMP_MARK in path:
-                continue
+    def _repoint_data_id(self, data_id: str, removed_config_id: str) -> None:
+        """After removing the config a data_id's pointer names, name its newest remaining one."""
+        latest = self._id_pointer(data_id)
+        try:
+            if self._read_pointer(latest, latest)[1] != removed_config_id:
+                return
+        except (BundleNotFound, BundleCorrupted):
+            return  # nothing to repoint, or damage that verify reports
+        newest: tuple[_dt.datetime, dict[str, Any]] | None = None
+        manifests = [p for p in self._find(f"bundles/{data_id}") if p.endswith(f"/{MANIFEST}")]
+        for path, data in self._cat_many(manifests).items():
             try:
-                found[path] = self._read_pointer(path, path)
-            except (BundleNotFound, BundleCorrupted):
+                manifest = read_manifest(data, where=path)  # type: ignore[arg-type]
+            except Exception:
                 continue
-        return found
+            if manifest["data_id"] != data_id or manifest["config_id"] == removed_config_id:
+                continue
+            created = _dt.datetime.fromisoformat(manifest["created_at"])
+            if newest is None or created > newest[0]:
+                newest = (created, manifest)
+        if newest is None:
+            _quietly(self.fs.rm_file, latest)
+        else:
+            manifest = newest[1]
+            self._write(
+                latest, _pointer_bytes(data_id, manifest["config_id"], manifest["created_at"])
+            )
 
     def gc(
         self,
@@ -486,16 +623,15 @@ class BundleStore:
             raise ValueError("gc needs keep_latest and/or older_than")
         if keep_latest is not None and keep_latest < 0:
             raise ValueError(f"keep_latest must be >= 0, got {keep_latest}")
-        entries, _, files = self._scan()
+        scan = self._scan()
         cutoff = None if older_than is None else _now() - older_than
-        report = GcReport(dry_run=dry_run)
-        for entry in _collectable(entries, keep_latest, cutoff):
+        # Leftovers from the scan, before removing bundles, whose packs are not leftovers.
+        report = GcReport(dry_run=dry_run, removed_files=self._leftovers(scan, grace))
+        for entry in _collectable(scan.entries, keep_latest, cutoff):
             report.removed.append(entry)
             if not dry_run:
-                folder = self._bundle_dir(entry.data_id, entry.config_id)
-                self._remove_bundle(entry.data_id, entry.config_id, folder)
-        report.kept = len(entries) - len(report.removed)
-        report.removed_files = self._leftovers(files, grace)
+                self._remove_bundle(entry.data_id, entry.config_id)
+        report.kept = len(scan.entries) - len(report.removed)
         if not dry_run:
             for path in report.removed_files:
                 _quietly(self.fs.rm_file, path)
@@ -519,6 +655,18 @@ def _collectable(
             if beyond_kept and old_enough and (cutoff is not None or dataset is not None):
                 chosen.append(entry)
     return chosen
+
+
+def _pointer_bytes(data_id: str, config_id: str, published_at: str) -> bytes:
+    return codec.dumps(
+        {"data_id": data_id, "config_id": config_id, "published_at": published_at}
+    )
+
+
+def _pointer_label(path: str) -> str:
+    """``<dataset>`` for a dataset's latest pointer, ``<dataset>@<config_id>`` for a per-config one."""
+    dataset, name = path.rsplit("/", 2)[-2:]
+    return dataset if name == LATEST else f"{dataset}@{name[len('config-') : -len('.json')]}"
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:
