@@ -214,3 +214,17 @@ def test_importing_the_package_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[2**64 - 1], [2**64 - 1, 2**64 - 3, None, 2**64 - 1], [2**63] * 3, [-(2**63), -(2**63) + 1]],
+)
+def test_counts_of_64_bit_extremes_stay_exact(values: list[int | None]) -> None:
+    type_ = pa.uint64() if max(v for v in values if v is not None) >= 2**63 else pa.int64()
+    stats = ba.build_bundle(pa.table({"x": pa.array(values, type_)}), data_id="ext").stats["a"]
+    present = [v for v in values if v is not None]
+    by_count = sorted(set(present), key=lambda v: (-present.count(v), v))
+    assert stats["distinct_count"] == len(set(present))
+    assert (stats["min"], stats["max"]) == (min(present), max(present))
+    assert stats["most_freq"] == by_count[0]

@@ -44,7 +44,9 @@ class NumpyCounts:
             if hi - lo < 4 * len(values) + 1024:
                 dense = np.bincount((values - lo).astype(np.intp), minlength=hi - lo + 1)
                 present = np.flatnonzero(dense)
-                return (present + lo).astype(values.dtype), dense[present].astype(np.int64)
+                # Offsets are added in the column's own dtype: lo may exceed int64 (uint64).
+                shifted = present.astype(values.dtype) + values.dtype.type(lo)
+                return shifted, dense[present].astype(np.int64)
         ordered = np.sort(values)
         starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
         counts = np.diff(np.append(starts, len(ordered))).astype(np.int64)
