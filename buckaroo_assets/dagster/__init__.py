@@ -6,12 +6,14 @@ for code locations that want to assemble their own.
 
 from .automation import new_versions_sensor, prewarm_schedule
 from .checks import bundle_checks, evaluate_bundle, partitioned_bundle_checks
+from .component import BuckarooBundles
 from .datasets import Dataset, dataset_bundle_assets, dataset_keys
 from .definitions import buckaroo_definitions
 from .frames import frame_bundle_asset
 from .resource import BundleStoreResource, default_store_url
 
 __all__ = [
+    "BuckarooBundles",
     "BundleStoreResource",
     "Dataset",
     "buckaroo_definitions",

@@ -1,0 +1,244 @@
+"""Bundle assets declared in YAML: a Dagster Component wrapping ``buckaroo_definitions``.
+
+A data engineer who keeps a code location in ``dg`` layout adds a folder with a
+``defs.yaml`` instead of Python::
+
+    type: buckaroo_assets.dagster.BuckarooBundles
+    attributes:
+      datasets:
+        - name: trips
+          source: data/trips.csv          # relative: resolved against this folder
+        - name: events
+          source: s3://bucket/events/
+          storage_options: {anon: true}
+      store:
+        url: .buckaroo/store              # relative: resolved against this folder
+      stats:
+        histogram_bins: 20
+
+Everything is checked when the code location loads (and so by ``dg check defs``
+and ``dagster definitions validate``): unknown keys, unsafe dataset names and
+unknown or out-of-range stats settings fail with a message naming the field,
+not at the first materialization.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import dagster as dg
+from pydantic import Field, field_validator, model_validator
+
+from ..config import StatsConfig
+from .datasets import Dataset
+from .definitions import buckaroo_definitions
+from .naming import asset_name
+from .resource import BundleStoreResource
+
+__all__ = ["BuckarooBundles", "BundleStoreModel", "DatasetModel"]
+
+# A URL has a scheme (s3://, memory://, file://, https://, ...); anything else is a local path.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+# The prefix becomes an asset key segment and part of op, sensor and schedule names.
+_KEY_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def _resolve_local(location: str, base: Path) -> str:
+    """Relative local paths mean "next to defs.yaml", whatever the working directory is."""
+    if _URL.match(location):
+        return location
+    path = Path(location).expanduser()
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+def _stats_config(stats: dict[str, Any] | None) -> StatsConfig:
+    """``StatsConfig.from_dict``; a misspelt setting gets the list of known ones."""
+    stats = stats or {}
+    try:
+        return StatsConfig.from_dict(stats)
+    except (TypeError, ValueError) as exc:
+        known = list(StatsConfig().to_dict())
+        hint = f" (known settings: {', '.join(known)})" if set(stats) - set(known) else ""
+        raise ValueError(f"invalid stats: {exc}{hint}") from None
+
+
+def _doc(text: str) -> dg.Resolver:
+    """Field documentation that reaches the YAML schema (``dg`` drops ``Field`` descriptions)."""
+    return dg.Resolver.default(description=text)
+
+
+class DatasetModel(dg.Resolvable, dg.Model):
+    """One dataset: its name becomes the asset name and the dataset name in the store."""
+
+    name: Annotated[
+        str,
+        _doc(
+            "Dataset name: letters, digits and '._-@=' (a path segment in the store and an "
+            "asset name, where '.-@=' become '_')."
+        ),
+    ]
+    source: Annotated[
+        str,
+        _doc(
+            "Parquet/CSV/JSON-lines file, folder or fsspec URL; a relative local path is "
+            "resolved against the folder holding defs.yaml."
+        ),
+    ]
+    storage_options: Annotated[
+        dict[str, Any], _doc("fsspec options used to read the source.")
+    ] = Field(default_factory=dict)
+    description: Annotated[str | None, _doc("Description of the bundle asset.")] = None
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        # Refused here, with the offending value, rather than when the assets are built.
+        asset_name(name)
+        return name
+
+
+class BundleStoreModel(dg.Resolvable, dg.Model):
+    """Where bundles go: the fields of ``BundleStoreResource``."""
+
+    url: Annotated[
+        str | None,
+        _doc(
+            "Store URL or local folder (a relative one is resolved against the folder holding "
+            "defs.yaml); default $BUCKAROO_STORE_URL, else .buckaroo/store in the working "
+            "directory."
+        ),
+    ] = None
+    storage_options: Annotated[
+        dict[str, Any],
+        _doc(
+            "fsspec options of the store. Leave credentials out and let the standard chain "
+            "(e.g. AWS's) find them: values written here are shown as resource config."
+        ),
+    ] = Field(default_factory=dict)
+    viewer_url: Annotated[
+        str | None, _doc("Base URL of a `buckaroo-assets serve` server, for metadata links.")
+    ] = None
+
+
+class BuckarooBundles(dg.Component, dg.Resolvable, dg.Model):
+    """Buckaroo stats bundles of declared datasets, with their store, checks, sensor and schedule.
+
+    One bundle asset per dataset (code version = the stats config_id, data
+    version = the data_id), an observable source asset per dataset, asset
+    checks, a sensor noticing new dataset versions and a prewarm schedule: the
+    same definitions ``buckaroo_definitions`` builds from Python.
+    """
+
+    datasets: Annotated[list[DatasetModel], _doc("The datasets to build bundles of.")]
+    store: Annotated[BundleStoreModel, _doc("The bundle store (a resource).")] = Field(
+        default_factory=BundleStoreModel
+    )
+    stats: Annotated[
+        dict[str, Any] | None,
+        _doc(
+            "StatsConfig settings (window_rows, histogram_bins, top_k, skip_columns, ...); "
+            "absent ones keep their defaults, unknown ones are refused."
+        ),
+    ] = None
+    key_prefix: Annotated[
+        str,
+        _doc("First asset key segment; also prefixes op, check, sensor and schedule names."),
+    ] = "buckaroo"
+    prewarm_cron: Annotated[
+        str | None,
+        _doc("Cron of the schedule that builds every missing bundle; null disables it."),
+    ] = "0 3 * * *"
+    sensor_interval_seconds: Annotated[
+        int | None,
+        _doc("How often the new-versions sensor looks at the sources; null disables it."),
+    ] = 60
+    resource_key: Annotated[
+        str,
+        _doc(
+            "Resource key of the store; give each component its own when one code location "
+            "holds several of them with different stores."
+        ),
+    ] = "buckaroo_store"
+
+    @field_validator("datasets")
+    @classmethod
+    def _some_datasets(cls, datasets: list[DatasetModel]) -> list[DatasetModel]:
+        if not datasets:
+            raise ValueError("declare at least one dataset")
+        return datasets
+
+    @field_validator("stats")
+    @classmethod
+    def _known_stats(cls, stats: dict[str, Any] | None) -> dict[str, Any] | None:
+        _stats_config(stats)  # fails at load time, not at the first materialization
+        return stats
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _safe_prefix(cls, prefix: str) -> str:
+        if not _KEY_PREFIX.fullmatch(prefix):
+            raise ValueError(
+                "key_prefix must be 1 to 64 letters, digits or '_', not starting with a digit, "
+                f"got {prefix!r}"
+            )
+        return prefix
+
+    @field_validator("sensor_interval_seconds")
+    @classmethod
+    def _positive_interval(cls, seconds: int | None) -> int | None:
+        if seconds is not None and seconds < 1:
+            raise ValueError(f"sensor_interval_seconds must be >= 1 (or null), got {seconds}")
+        return seconds
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> BuckarooBundles:
+        # 'a-b' and 'a_b' are two dataset names but one asset name.
+        by_asset: dict[str, list[str]] = {}
+        for dataset in self.datasets:
+            by_asset.setdefault(asset_name(dataset.name), []).append(dataset.name)
+        clashes = [names for names in by_asset.values() if len(names) > 1]
+        if clashes:
+            listed = "; ".join(" and ".join(map(repr, names)) for names in clashes)
+            raise ValueError(f"datasets must have distinct names (as asset names): {listed}")
+        return self
+
+    @property
+    def stats_config(self) -> StatsConfig:
+        """The validated stats configuration; its ``config_id`` is every asset's code version."""
+        return _stats_config(self.stats)
+
+    def build_definitions(self, base: Path) -> dg.Definitions:
+        """The definitions, with relative local paths taken relative to ``base``."""
+        datasets = [
+            Dataset(
+                d.name,
+                _resolve_local(d.source, base),
+                storage_options=dict(d.storage_options),
+                description=d.description,
+            )
+            for d in self.datasets
+        ]
+        url = self.store.url
+        if url is not None and not _URL.match(url):
+            url = Path(_resolve_local(url, base)).as_uri()
+        store = BundleStoreResource(
+            url=url,
+            storage_options=dict(self.store.storage_options),
+            viewer_url=self.store.viewer_url,
+        )
+        return buckaroo_definitions(
+            datasets,
+            store=store,
+            config=self.stats_config,
+            key_prefix=self.key_prefix,
+            prewarm_cron=self.prewarm_cron,
+            sensor_interval_seconds=self.sensor_interval_seconds,
+            resource_key=self.resource_key,
+        )
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        """Called by Dagster's loader; ``context.path`` is the folder holding defs.yaml."""
+        path = Path(context.path)
+        return self.build_definitions(path if path.is_dir() else path.parent)

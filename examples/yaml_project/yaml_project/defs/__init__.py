@@ -1,0 +1,1 @@
+"""Component folders, each holding a defs.yaml; dagster loads them all."""
