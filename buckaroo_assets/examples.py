@@ -1,17 +1,15 @@
-"""Example datasets, generated locally and deterministically, and a demo job.
+"""Example datasets, generated locally and deterministically (no network needed).
 
-``python -m buckaroo_assets.examples`` writes three small Parquet datasets
-(if missing), builds a bundle for each, and prints their stats as a table.
+The example code location (``definitions.py``) declares them as datasets; they
+are written on first use and never rewritten, so their data_ids stay stable.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import decimal
 import uuid
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -98,60 +96,3 @@ def example_paths(folder: Path) -> dict[str, Path]:
             partial.replace(path)  # never leave a half-written example behind
         paths[name] = path
     return paths
-
-
-def format_stats_table(stats: dict[str, dict[str, Any]]) -> str:
-    """A plain-text table: one line per column, the stats people look at first."""
-    headers = ["key", "column", "dtype", "nulls", "distinct", "min", "max", "mean", "most_freq"]
-    rows = []
-    for key, entry in stats.items():
-        distinct = entry.get("distinct_count")
-        if distinct is not None and entry.get("distinct_count_exact") is False:
-            distinct = f"~{distinct}"
-        rows.append(
-            [
-                key,
-                entry["orig_col_name"],
-                entry["dtype"],
-                entry["null_count"],
-                distinct,
-                entry.get("min"),
-                entry.get("max"),
-                entry.get("mean"),
-                entry.get("most_freq"),
-            ]
-        )
-    cells = [[_short(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _short(value: Any, width: int = 26) -> str:
-    if value is None:
-        return "-"
-    text = f"{value:.6g}" if isinstance(value, float) else str(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def main(argv: list[str] | None = None) -> None:
-    from .build import build_bundle
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", default="example_data", help="folder for the example datasets")
-    args = parser.parse_args(argv)
-    paths = example_paths(Path(args.data))
-    for name, path in paths.items():
-        bundle = build_bundle(path)
-        meta = bundle.meta
-        print(f"\n== {name}: {meta['rows']:,} rows x {meta['columns']} columns")
-        print(f"   source    {path}")
-        print(f"   data_id   {bundle.data_id}")
-        print(f"   config_id {bundle.config_id}")
-        print(f"   built in  {meta['build_seconds'] * 1000:.0f} ms")
-        print(format_stats_table(bundle.stats))
-
-
-if __name__ == "__main__":
-    main()
