@@ -8,7 +8,6 @@ run with a clear message after the others were published.
 """
 
 
-import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import dagster as dg
 from ..config import StatsConfig
 from ..identity import data_id_for
 from ..publish import ensure_bundle
-from .metadata import bundle_metadata
+from .metadata import materialize_result
 from .naming import asset_name
 from .progress import RunProgress
 from .resource import BundleStoreResource
@@ -144,7 +143,6 @@ def dataset_bundle_assets(
         progress = RunProgress(total=len(selected), log=context.log.info)
         failed: dict[str, str] = {}
         for ds in selected:
-            started = time.perf_counter()
             try:
                 published = ensure_bundle(
                     store,
@@ -158,20 +156,13 @@ def dataset_bundle_assets(
                 failed[ds.name] = f"{type(exc).__name__}: {exc}"
                 context.log.error(f"dataset {ds.name} failed: {failed[ds.name]}")
                 continue
-            bundle = published.bundle
-            metadata = bundle_metadata(
-                bundle,
-                published.entry,
+            yield materialize_result(
+                published,
                 store,
-                hit=published.hit,
-                seconds=time.perf_counter() - started,
+                progress,
+                ds.name,
                 viewer_url=resource.viewer_url,
-            )
-            metadata.update(progress.finished(ds.name, bundle.rows, published.hit))
-            yield dg.MaterializeResult(
                 asset_key=bundle_keys[ds.name],
-                metadata=metadata,
-                data_version=dg.DataVersion(bundle.data_id),
             )
         if failed:
             lines = "\n".join(f"- {name}: {why}" for name, why in failed.items())

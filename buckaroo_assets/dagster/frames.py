@@ -6,7 +6,6 @@ one to one, and each partition is published as dataset ``<key>@<partition>``.
 """
 
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +14,7 @@ import dagster as dg
 from ..config import StatsConfig
 from ..identity import data_id_for
 from ..publish import ensure_bundle
-from .metadata import bundle_metadata
+from .metadata import materialize_result
 from .naming import dataset_for_asset, partition_dataset
 from .progress import RunProgress
 from .resource import BundleStoreResource
@@ -72,7 +71,6 @@ def frame_bundle_asset(
         store = resource.get_store()
         partition = context.partition_key if context.has_partition_key else None
         name = partition_dataset(dataset, partition)
-        started = time.perf_counter()
         progress = RunProgress(total=1, log=context.log.info)
         published = ensure_bundle(
             store,
@@ -82,17 +80,8 @@ def frame_bundle_asset(
             dataset=name,
             progress=progress.build_callback(name),
         )
-        bundle = published.bundle
-        metadata = bundle_metadata(
-            bundle,
-            published.entry,
-            store,
-            hit=published.hit,
-            seconds=time.perf_counter() - started,
-            viewer_url=resource.viewer_url,
+        return materialize_result(
+            published, store, progress, name, viewer_url=resource.viewer_url
         )
-        metadata["dataset"] = name
-        metadata.update(progress.finished(name, bundle.rows, published.hit))
-        return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(bundle.data_id))
 
     return bundle_of_frame

@@ -11,9 +11,11 @@ from typing import Any
 import dagster as dg
 
 from ..bundle import Bundle
+from ..publish import Published
 from ..store import BundleEntry, BundleStore
+from .progress import RunProgress
 
-__all__ = ["bundle_metadata"]
+__all__ = ["bundle_metadata", "materialize_result"]
 
 PREVIEW_COLUMNS = 25
 SCHEMA_COLUMNS = 500
@@ -80,3 +82,29 @@ def bundle_metadata(
         link = f"{viewer_url.rstrip('/')}/bundles/{bundle.data_id}/{bundle.config_id}"
         metadata["viewer"] = dg.MetadataValue.url(link)
     return metadata
+
+
+def materialize_result(
+    published: Published,
+    store: BundleStore,
+    progress: RunProgress,
+    dataset: str,
+    *,
+    viewer_url: str | None,
+    asset_key: dg.AssetKey | None = None,
+) -> dg.MaterializeResult:
+    """One bundle asset's materialization: metadata, progress so far, data version = data_id."""
+    bundle = published.bundle
+    metadata = bundle_metadata(
+        bundle,
+        published.entry,
+        store,
+        hit=published.hit,
+        seconds=published.seconds,
+        viewer_url=viewer_url,
+    )
+    metadata["dataset"] = dataset
+    metadata.update(progress.finished(dataset, bundle.rows, published.hit))
+    return dg.MaterializeResult(
+        asset_key=asset_key, metadata=metadata, data_version=dg.DataVersion(bundle.data_id)
+    )
