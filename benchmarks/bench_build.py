@@ -30,6 +30,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from benchmarks._table import markdown_table
+
 # This process stays deliberately lean (no pyarrow, no data in memory): on Linux
 # a child's ru_maxrss starts from the RSS high-water mark of the process that
 # spawned it, so a heavy parent would inflate every child's reported peak.
@@ -217,19 +219,7 @@ def format_table(summary: dict[str, dict[str, Any]], errors: dict[str, str]) -> 
             )
         elif name in errors:
             rows.append([label, "0", "FAILED", "", "", "", ""])
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
-        return "| " + " | ".join([first, *rest]) + " |"
-
-    sep = (
-        "|"
-        + "|".join("-" * (w + 1) + ":" if i else ":" + "-" * (w + 1) for i, w in enumerate(widths))
-        + "|"
-    )
-    return "\n".join([line(header), sep, *(line(r) for r in rows)])
+    return markdown_table(header, rows)
 
 
 def command_line(argv: list[str]) -> str:

@@ -67,6 +67,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from benchmarks._table import markdown_table
 from benchmarks.bench_build import (
     ROOT,
     _version,
@@ -660,19 +661,7 @@ def verdict(met: bool) -> str:
 
 def format_table(rows: list[list[str]]) -> str:
     header = ["measurement", "n", "p50", "tail", "target", "met"]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
-        return "| " + " | ".join([first, *rest]) + " |"
-
-    sep = (
-        "|"
-        + "|".join("-" * (w + 1) + ":" if i else ":" + "-" * (w + 1) for i, w in enumerate(widths))
-        + "|"
-    )
-    return "\n".join([line(header), sep, *(line(r) for r in rows)])
+    return markdown_table(header, rows)
 
 
 def table_rows(res: dict[str, Any]) -> tuple[list[list[str]], dict[str, bool]]:
