@@ -125,6 +125,22 @@ def _explain_missing(
     )
 
 
+def _request(
+    data_id: str | None,
+    dataset: str | None,
+    store: BundleStore | str | os.PathLike[str] | None,
+    config: StatsConfig | str | None,
+    storage_options: dict[str, Any] | None,
+) -> tuple[BundleStore, str | None]:
+    """Validate the ids (before any I/O) and find the store and config_id a request names."""
+    if data_id is not None:
+        validate_data_id(data_id)
+    if dataset is not None:
+        validate_data_id(dataset, what="dataset name")
+    config_id = _config_id(config)
+    return open_store(store, storage_options), config_id
+
+
 def load_bundle(
     data_id: str | None = None,
     *,
@@ -147,12 +163,7 @@ def load_bundle(
     ``ValueError`` for an unsafe id (before any I/O).  Treat the result as
     read-only: it is shared with other callers.
     """
-    if data_id is not None:
-        validate_data_id(data_id)
-    if dataset is not None:
-        validate_data_id(dataset, what="dataset name")
-    config_id = _config_id(config)
-    st = open_store(store, storage_options)
+    st, config_id = _request(data_id, dataset, store, config, storage_options)
     if data_id is not None and config_id is not None:
         key = (data_id, config_id)
         if cache and (hit := _CACHE.peek(_cache_key(st, *key))) is not None:
@@ -192,10 +203,9 @@ async def aload_bundle(
         dataset=dataset, store=store, config=config, storage_options=storage_options,
         schema=schema, cache=cache, timeout=timeout,
     )
-    if cache and data_id is not None and config is not None:
-        validate_data_id(data_id)
-        st = open_store(store, storage_options)
-        hit = _CACHE.peek(_cache_key(st, data_id, _config_id(config)))  # type: ignore[arg-type]
+    st, config_id = _request(data_id, dataset, store, config, storage_options)
+    if cache and data_id is not None and config_id is not None:
+        hit = _CACHE.peek(_cache_key(st, data_id, config_id))
         if hit is not None:
             return _handshake(hit, schema)
     return await asyncio.to_thread(load_bundle, data_id, **kwargs)  # type: ignore[arg-type]
