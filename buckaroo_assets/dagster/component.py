@@ -32,7 +32,7 @@ import dagster as dg
 from pydantic import Field, field_validator, model_validator
 
 from ..config import StatsConfig
-from .datasets import Dataset
+from .datasets import Dataset, check_distinct_asset_names
 from .definitions import buckaroo_definitions
 from .naming import asset_name
 from .resource import BundleStoreResource
@@ -194,14 +194,7 @@ class BuckarooBundles(dg.Component, dg.Resolvable, dg.Model):
 
     @model_validator(mode="after")
     def _distinct_names(self) -> BuckarooBundles:
-        # 'a-b' and 'a_b' are two dataset names but one asset name.
-        by_asset: dict[str, list[str]] = {}
-        for dataset in self.datasets:
-            by_asset.setdefault(asset_name(dataset.name), []).append(dataset.name)
-        clashes = [names for names in by_asset.values() if len(names) > 1]
-        if clashes:
-            listed = "; ".join(" and ".join(map(repr, names)) for names in clashes)
-            raise ValueError(f"datasets must have distinct names (as asset names): {listed}")
+        check_distinct_asset_names([dataset.name for dataset in self.datasets])
         return self
 
     @property

@@ -23,7 +23,7 @@ from .naming import asset_name
 from .progress import RunProgress
 from .resource import BundleStoreResource
 
-__all__ = ["Dataset", "dataset_bundle_assets", "dataset_keys"]
+__all__ = ["Dataset", "check_distinct_asset_names", "dataset_bundle_assets", "dataset_keys"]
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,19 @@ def dataset_keys(
         name = asset_name(ds.name)
         bundle_keys[ds.name] = dg.AssetKey([*key_prefix, name])
         source_keys[ds.name] = dg.AssetKey([*key_prefix, "sources", name])
-    if len(set(bundle_keys.values())) != len(datasets):
-        raise ValueError("dataset names must stay distinct as asset names (letters, digits, _)")
+    check_distinct_asset_names([ds.name for ds in datasets])
     return bundle_keys, source_keys
+
+
+def check_distinct_asset_names(names: Sequence[str]) -> None:
+    """'a-b' and 'a_b' are two dataset names but one asset name: refuse such pairs by name."""
+    by_asset: dict[str, list[str]] = {}
+    for name in names:
+        by_asset.setdefault(asset_name(name), []).append(name)
+    clashes = [same for same in by_asset.values() if len(same) > 1]
+    if clashes:
+        listed = "; ".join(" and ".join(map(repr, same)) for same in clashes)
+        raise ValueError(f"datasets must have distinct names (as asset names): {listed}")
 
 
 def dataset_bundle_assets(
