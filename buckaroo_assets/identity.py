@@ -22,9 +22,12 @@ import os
 import re
 import uuid
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from buckaroo_assets.errors import UnsafeDataIdError
+
+if TYPE_CHECKING:
+    from buckaroo_assets.file_hashes import FileHashMemo
 
 __all__ = ["DATA_ID_MAX_LENGTH", "data_id_for", "validate_data_id"]
 
@@ -90,7 +93,12 @@ def validate_data_id(s: object, *, what: str = "data_id") -> str:
 # ---------------------------------------------------------------- data_id_for
 
 
-def data_id_for(x: object, *, storage_options: dict[str, Any] | None = None) -> str:
+def data_id_for(
+    x: object,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    memo: FileHashMemo | None = None,
+) -> str:
     """Identity of one version of a dataset's content: equal content, equal id, anywhere.
 
     The result is ``<kind>-<32 lowercase hex>`` (a 128-bit BLAKE2b digest) and
@@ -129,10 +137,14 @@ def data_id_for(x: object, *, storage_options: dict[str, Any] | None = None) -> 
         cell hash (``hash_pandas_object``); other object columns through a
         type-tagged encoding of each cell, so ``1`` and ``"1"`` differ.
 
+    ``memo`` (e.g. ``BundleStore.file_hashes``) remembers the ``file-`` hash
+    of each local file with its stat identity, so an unchanged file is not
+    read again; see :mod:`buckaroo_assets.file_hashes` for when it is reused.
+
     A missing path raises ``FileNotFoundError``; any other type ``TypeError``.
     """
     if isinstance(x, str | os.PathLike):
-        return _path_id(x, storage_options)
+        return _path_id(x, storage_options, memo)
     module = type(x).__module__
     if module.startswith("pyarrow"):
         import pyarrow as pa
@@ -188,7 +200,11 @@ def _json_bytes(obj: object) -> bytes:
 # ---------------------------------------------------------------- paths and URLs
 
 
-def _path_id(path: str | os.PathLike[Any], storage_options: dict[str, Any] | None) -> str:
+def _path_id(
+    path: str | os.PathLike[Any],
+    storage_options: dict[str, Any] | None,
+    memo: FileHashMemo | None,
+) -> str:
     import fsspec.core
 
     text = os.fsdecode(path)
@@ -198,8 +214,8 @@ def _path_id(path: str | os.PathLike[Any], storage_options: dict[str, Any] | Non
     except FileNotFoundError:
         raise FileNotFoundError(errno.ENOENT, "no such file or directory", text) from None
     if info.get("type") == "directory":
-        return "dir-" + _directory_digest(fs, fs_path)
-    return _file_fingerprint(fs, fs_path, info)
+        return "dir-" + _directory_digest(fs, fs_path, memo)
+    return _file_fingerprint(fs, fs_path, info, memo)
 
 
 def _is_s3(fs: Any) -> bool:
@@ -207,7 +223,15 @@ def _is_s3(fs: Any) -> bool:
     return any(p in ("s3", "s3a") for p in protocols)
 
 
-def _file_fingerprint(fs: Any, path: str, info: dict[str, Any]) -> str:
+def _is_local(fs: Any) -> bool:
+    from fsspec.implementations.local import LocalFileSystem
+
+    return isinstance(fs, LocalFileSystem)
+
+
+def _file_fingerprint(
+    fs: Any, path: str, info: dict[str, Any], memo: FileHashMemo | None
+) -> str:
     if _is_s3(fs):
         etag = info.get("ETag") or info.get("etag")
         if not etag:
@@ -217,6 +241,12 @@ def _file_fingerprint(fs: Any, path: str, info: dict[str, Any]) -> str:
             h = _new_hash(b"s3etag:v1")
             h.update(_json_bytes([str(etag).strip('"'), info.get("size")]))
             return "s3etag-" + h.hexdigest()
+    if memo is not None and _is_local(fs):
+        return memo.hashed(path, lambda: _content_hash(fs, path))
+    return _content_hash(fs, path)
+
+
+def _content_hash(fs: Any, path: str) -> str:
     h = _new_hash()  # no domain prefix: the id is the plain b2sum of the bytes
     with fs.open(path, "rb") as f:
         while chunk := f.read(_READ_CHUNK):
@@ -224,7 +254,7 @@ def _file_fingerprint(fs: Any, path: str, info: dict[str, Any]) -> str:
     return "file-" + h.hexdigest()
 
 
-def _directory_digest(fs: Any, root: str) -> str:
+def _directory_digest(fs: Any, root: str, memo: FileHashMemo | None) -> str:
     found = fs.find(root, withdirs=False, detail=True)
     prefix = root.rstrip("/") + "/"
     entries = []
@@ -236,7 +266,7 @@ def _directory_digest(fs: Any, root: str) -> str:
     entries.sort(key=lambda e: e[0])
     h = _new_hash(b"dir:v1")
     for rel, path, info in entries:
-        _framed(h, _json_bytes([rel, _file_fingerprint(fs, path, info)]))
+        _framed(h, _json_bytes([rel, _file_fingerprint(fs, path, info, memo)]))
     return h.hexdigest()
 
 

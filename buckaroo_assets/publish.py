@@ -51,7 +51,7 @@ def ensure_bundle(
     if dataset is not None:
         validate_data_id(dataset, what="dataset name")
     if data_id is None:
-        data_id = data_id_for(source, storage_options=storage_options)
+        data_id = data_id_for(source, storage_options=storage_options, memo=store.file_hashes)
     try:
         bundle = store.get(data_id, config.config_id)
     except BundleNotFound:

@@ -7,6 +7,7 @@ Layout under the store root (``v1`` is the layout version)::
     v1/bundles/<data_id>/latest.json                     config last published for a data_id
     v1/datasets/<name>/latest.json                       newest bundle of a named dataset
     v1/datasets/<name>/config-<config_id>.json           newest bundle of it under one config
+    v1/file-hashes/<digest>.json                         remembered hashes of local sources
 
 ``put`` writes the pack, then the manifest, then the pointers, so a reader that
 finds a manifest finds a complete bundle and a pointer never names an
@@ -32,6 +33,7 @@ import fsspec
 from . import codec
 from .bundle import Bundle
 from .errors import BundleCorrupted, BundleNotFound, UnsafeDataIdError
+from .file_hashes import FileHashMemo
 from .identity import validate_data_id
 from .packing import pack_bundle, read_manifest, unpack_bundle
 
@@ -195,6 +197,11 @@ class BundleStore:
         name = LATEST if config_id is None else f"config-{config_id}.json"
         return f"{self._base}/datasets/{dataset}/{name}"
 
+    @property
+    def file_hashes(self) -> FileHashMemo:
+        """Content hashes of local source files, kept here so every producer reuses them."""
+        return FileHashMemo(self._read_if_any, self._write, f"{self._base}/file-hashes")
+
     # ------------------------------------------------------------------ writing
 
     def _write(self, path: str, data: bytes) -> None:
@@ -266,6 +273,12 @@ class BundleStore:
             return self.fs.cat_file(path)
         except (FileNotFoundError, IsADirectoryError):
             raise BundleNotFound(missing) from None
+
+    def _read_if_any(self, path: str) -> bytes | None:
+        try:
+            return self.fs.cat_file(path)
+        except (FileNotFoundError, IsADirectoryError):
+            return None
 
     def _cat_many(self, paths: Iterable[str]) -> dict[str, bytes | BaseException]:
         """Contents of many objects (concurrently where fsspec can); vanished ones are left out."""

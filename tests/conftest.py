@@ -6,6 +6,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,3 +73,11 @@ def _fresh_reader_cache() -> Iterator[None]:
     ba.clear_cache()
     yield
     ba.clear_cache()
+
+
+def bytes_read() -> int:
+    """Bytes this process has read through read(2) so far (Linux /proc accounting)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")

@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import dagster as dg
 import fsspec
+import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
@@ -26,6 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import buckaroo_assets as ba
+from buckaroo_assets import file_hashes
 from buckaroo_assets.dagster import (
     BundleStoreResource,
     Dataset,
@@ -34,7 +37,7 @@ from buckaroo_assets.dagster import (
     partitioned_bundle_checks,
 )
 
-from .conftest import S3Server
+from .conftest import S3Server, bytes_read
 
 KEY = "buckaroo"
 NAMES = ("trips", "prices", "events")
@@ -284,6 +287,35 @@ def test_second_materialization_is_a_hit_that_reads_no_data(
             ba.load_bundle(dataset=name, store=setup.url).meta["build_seconds"] == before[name][2]
         )
     assert len(setup.store.list()) == len(NAMES)
+
+
+def test_prewarm_sensor_and_freshness_read_no_bytes_of_unchanged_local_files(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """A local file's data_id is a hash of its bytes, remembered in the store once settled."""
+    big = tmp_path / "big.parquet"
+    values = np.random.default_rng(0).random(2_000_000)
+    pq.write_table(pa.table({"x": values, "y": values[::-1]}), big, compression="none")
+    size = big.stat().st_size
+    time.sleep(file_hashes.SETTLE_SECONDS + 0.2)
+    url = (tmp_path / "store").as_uri()
+    defs = make_defs([Dataset("big", str(big))], url)
+    first = materializations(run_all(defs, instance))
+    assert value(first[dg.AssetKey([KEY, "big"])], "cache") == "miss"
+
+    start = bytes_read()  # a prewarm run: the bundle and its checks, freshness included
+    prewarm = run_all(defs, instance, selection=[dg.AssetKey([KEY, "big"])])
+    prewarm_read = bytes_read() - start
+    assert value(materializations(prewarm)[dg.AssetKey([KEY, "big"])], "cache") == "hit"
+    assert checks(prewarm)[(f"{KEY}.big", "freshness")] is True
+
+    start = bytes_read()
+    result = tick(defs, instance, json.dumps({"seen": {"big": "file-0"}, "requested": 0}))[0]
+    sensor_read = bytes_read() - start
+    assert len(result.run_requests) == 1  # it did compute the current id, and saw a change
+
+    # Both read the store, and a run reads Dagster's own files (about 6 MB), but not the source.
+    assert max(prewarm_read, sensor_read) < size // 2, (size, prewarm_read, sensor_read)
 
 
 # ---------------------------------------------------------------- 2. source and config changes
@@ -540,7 +572,9 @@ def tick(
     defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None
 ) -> tuple[Any, list[logging.LogRecord]]:
     sensor = defs.get_sensor_def(f"{KEY}_new_versions")
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, resources=dict(defs.resources or {})
+    )
     logged = Collect()
     context.log.addHandler(logged)
     return sensor.evaluate_tick(context), logged.records

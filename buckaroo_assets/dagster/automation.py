@@ -22,6 +22,7 @@ def new_versions_sensor(
     name: str = "buckaroo_new_versions",
     minimum_interval_seconds: int = 60,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+    resource_key: str = "buckaroo_store",
 ) -> dg.SensorDefinition:
     """Requests one run for exactly the datasets whose data_id changed since the last tick.
 
@@ -36,13 +37,15 @@ def new_versions_sensor(
         asset_selection=list(bundle_keys.values()),
         default_status=default_status,
         description="Builds bundles for new versions of the declared datasets.",
+        required_resource_keys={resource_key},
     )
     def sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        store = getattr(context.resources, resource_key).get_store()
         seen, requested = _read_cursor(context.cursor)
         changed: dict[str, str] = {}
         for ds in datasets:
             try:
-                data_id = ds.current_data_id()
+                data_id = ds.current_data_id(store)
             except Exception as exc:
                 context.log.warning(f"cannot read dataset {ds.name}: {type(exc).__name__}: {exc}")
                 continue

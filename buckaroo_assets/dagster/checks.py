@@ -34,7 +34,7 @@ def evaluate_bundle(
     store: BundleStore,
     dataset: str,
     config_id: str,
-    current_data_id: Callable[[], str] | None,
+    current_data_id: Callable[[BundleStore], str] | None,
 ) -> dict[str, tuple[bool, str, dict[str, object]]]:
     """Result per check name: (passed, description, metadata)."""
     try:
@@ -53,7 +53,7 @@ def evaluate_bundle(
     )
     if current_data_id is not None:
         try:
-            current = current_data_id()
+            current = current_data_id(store)
         except Exception as exc:
             results["freshness"] = (False, f"cannot read the source: {exc}", {"stored": data_id})
         else:

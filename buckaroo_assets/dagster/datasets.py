@@ -18,6 +18,7 @@ import dagster as dg
 from ..config import StatsConfig
 from ..identity import data_id_for
 from ..publish import ensure_bundle
+from ..store import BundleStore
 from .metadata import materialize_result
 from .naming import asset_name
 from .progress import RunProgress
@@ -38,8 +39,13 @@ class Dataset:
     def __post_init__(self) -> None:
         asset_name(self.name)  # refuses unsafe names at definition time
 
-    def current_data_id(self) -> str:
-        return data_id_for(self.source, storage_options=dict(self.storage_options) or None)
+    def current_data_id(self, store: BundleStore | None = None) -> str:
+        """The source's data_id now; ``store`` remembers local files' hashes across calls."""
+        return data_id_for(
+            self.source,
+            storage_options=dict(self.storage_options) or None,
+            memo=store.file_hashes if store is not None else None,
+        )
 
 
 def dataset_keys(
@@ -100,12 +106,13 @@ def dataset_bundle_assets(
     ]
 
     def observe_sources(context: dg.AssetExecutionContext) -> Iterator[dg.ObserveResult]:
+        store = getattr(context.resources, resource_key).get_store()
         for ds in datasets:
             if source_keys[ds.name] in context.selected_asset_keys:
                 # An unreadable source must not fail or skip this step: the bundle step
                 # downstream needs every observation, and the good datasets' bundles with it.
                 try:
-                    data_id = ds.current_data_id()
+                    data_id = ds.current_data_id(store)
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
                     context.log.warning(f"cannot observe dataset {ds.name}: {error}")
@@ -122,7 +129,10 @@ def dataset_bundle_assets(
     with warnings.catch_warnings():  # multi_observable_source_asset is marked beta
         warnings.simplefilter("ignore", dg.BetaWarning)
         observe = dg.multi_observable_source_asset(
-            specs=source_specs, name=f"{op_name}_sources", can_subset=True
+            specs=source_specs,
+            name=f"{op_name}_sources",
+            can_subset=True,
+            required_resource_keys={resource_key},
         )(observe_sources)
 
     bundle_specs = [

@@ -59,6 +59,7 @@ def buckaroo_definitions(
                     datasets, bundle_keys, source_keys,
                     name=f"{key_prefix}_new_versions",
                     minimum_interval_seconds=sensor_interval_seconds,
+                    resource_key=resource_key,
                 )
             )
     plain_frames = []
