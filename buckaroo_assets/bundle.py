@@ -9,8 +9,11 @@ single streaming pass; :mod:`buckaroo_assets.store` keeps them.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -102,6 +105,47 @@ class Bundle:
         frame.columns = columns
         return frame
 
+    def to_buckaroo_artifact(self, embed_type: str = "DFViewer", **display: Any) -> dict[str, Any]:
+        """Buckaroo's static-embed artifact (``"DFViewer"`` or ``"Buckaroo"``), from this bundle alone.
+
+        ``display`` takes the knobs of :class:`buckaroo_assets.artifact.Display`
+        (``pinned_rows``, ``extra_pinned_rows``, ``column_config_overrides``,
+        ``rows``, ``max_cell_chars``, ``float_digits``, ``locale``).
+        """
+        from .artifact import Display, buckaroo_artifact
+
+        return buckaroo_artifact(self, embed_type, Display(**display))
+
+    def to_html(
+        self,
+        path: str | os.PathLike[str],
+        embed_type: str = "DFViewer",
+        *,
+        self_contained: bool = True,
+        title: str | None = None,
+        **display: Any,
+    ) -> Path:
+        """Write a Buckaroo viewer page; needs ``buckaroo-assets[viewer]``.
+
+        Self-contained pages inline the viewer and open from disk; otherwise
+        ``static-embed.js``/``.css`` are copied beside the page, which then
+        has to be served over HTTP (browsers refuse ES modules from files).
+        """
+        from .page import VIEWER_FILES, render_page, viewer_file
+
+        target = Path(path)
+        name = title or str(self.meta.get("dataset") or self.data_id)
+        page = render_page(
+            self.to_buckaroo_artifact(embed_type, **display),
+            title=name,
+            assets_url=None if self_contained else ".",
+        )
+        if not self_contained:
+            for file in VIEWER_FILES:
+                shutil.copyfile(viewer_file(file), target.parent / file)
+        target.write_text(page, encoding="utf-8")
+        return target
+
     def __repr__(self) -> str:
         return (
             f"Bundle(data_id={self.data_id!r}, config_id={self.config_id!r}, "
@@ -110,9 +154,26 @@ class Bundle:
 
 
 _STAT_ORDER = (
-    "dtype", "length", "null_count", "non_null_count", "distinct_count", "unique_count",
-    "empty_count", "min", "max", "mean", "std", "median", "sum", "most_freq", "2nd_freq",
-    "3rd_freq", "4th_freq", "5th_freq", "histogram", "histogram_bins",
+    "dtype",
+    "length",
+    "null_count",
+    "non_null_count",
+    "distinct_count",
+    "unique_count",
+    "empty_count",
+    "min",
+    "max",
+    "mean",
+    "std",
+    "median",
+    "sum",
+    "most_freq",
+    "2nd_freq",
+    "3rd_freq",
+    "4th_freq",
+    "5th_freq",
+    "histogram",
+    "histogram_bins",
 )
 
 

@@ -39,3 +39,7 @@ class BundleCorrupted(BundleError):
 
 class BundleLoadTimeout(BundleError, TimeoutError):
     """Waited longer than the caller allowed for a free slot to fetch from the store."""
+
+
+class ViewerUnavailable(BuckarooAssetsError, ImportError):
+    """Buckaroo's viewer files are needed (``pip install 'buckaroo-assets[viewer]'``)."""
