@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 if TYPE_CHECKING:
     from .bundle import Bundle
 
-__all__ = ["EMBED_TYPES", "SUMMARY_ROWS", "Display", "buckaroo_artifact"]
+__all__ = ["EMBED_TYPES", "SUMMARY_ROWS", "Display", "buckaroo_artifact", "json_safe"]
 
 EMBED_TYPES = ("DFViewer", "Buckaroo")
 
@@ -227,15 +227,15 @@ def _stat_cell(value: Any) -> pa.Array:
         return pa.array([None if math.isnan(value) else value], pa.float64())
     if value is None:
         return pa.array([None], pa.string())
-    return pa.array([json.dumps(_json_safe(value))], pa.string())
+    return pa.array([json.dumps(json_safe(value))], pa.string())
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """What JSON.parse can read back: str keys, no NaN, readable text for dates and bytes."""
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, float):
         return None if math.isnan(value) else value if math.isfinite(value) else str(value)
     if isinstance(value, bool | int | str) or value is None:
@@ -283,7 +283,7 @@ def _display_column(array: pa.Array, display: Display) -> tuple[pa.Array, bool]:
         return pc.replace_substring_regex(text, r"\.0+$", ""), False
     if pa.types.is_duration(t):
         return _cells(array, _iso_duration), False
-    return _cells(array, lambda v: json.dumps(_json_safe(v))[: display.max_cell_chars]), True
+    return _cells(array, lambda v: json.dumps(json_safe(v))[: display.max_cell_chars]), True
 
 
 def _cells(array: pa.Array, encode: Any) -> pa.Array:

@@ -91,6 +91,13 @@ def _count(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a whole number >= 1, got 0")
+    return value
+
+
 def _data_id(text: str) -> str:
     try:
         return validate_data_id(text)
@@ -556,6 +563,41 @@ def _cmd_build(ctx: _Context) -> int:
 # ---------------------------------------------------------------- parser
 
 
+def _cmd_html(ctx: _Context) -> int:
+    """Write one bundle's viewer page, self-contained, so it opens from disk or mail."""
+    args = ctx.args
+    if (args.data_id is None) == (args.dataset is None):
+        raise UsageError("give either DATA_ID or --dataset NAME (exactly one)")
+    store = ctx.store()
+    config_id = _full_config_id(ctx, store)
+    from .reader import load_bundle
+
+    bundle = load_bundle(args.data_id, dataset=args.dataset, store=store, config=config_id)
+    output = args.output or f"{args.dataset or bundle.data_id}.html"
+    path = bundle.to_html(output, args.embed, title=args.dataset or bundle.data_id)
+    if args.json:
+        _print_json({"data_id": bundle.data_id, "config_id": bundle.config_id, "path": str(path)})
+    else:
+        print(f"wrote {path} ({human_size(path.stat().st_size)})")
+    return EXIT_OK
+
+
+def _cmd_serve(ctx: _Context) -> int:
+    """Serve the store read-only until interrupted."""
+    args = ctx.args
+    from .server import BundleServer
+
+    server = BundleServer(ctx.store(), args.host, args.port, workers=args.workers)
+    print(f"serving {ctx.redact(server.store.url)} at {server.url}/ (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+    return EXIT_OK
+
+
 def _store_arguments(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """``--store`` / ``--storage-option``, accepted before or after the subcommand."""
     prefix = "global_" if top else ""
@@ -580,10 +622,10 @@ Command = Callable[[_Context], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command line; subcommands register here (``html`` and ``serve`` will too)."""
+    """The whole command line: every subcommand and its arguments."""
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Inspect, verify, garbage-collect and build buckaroo-assets bundles.",
+        description="Inspect, verify, garbage-collect, build, view and serve buckaroo-assets bundles.",
         epilog="exit codes: 0 success, 1 runtime failure (missing/damaged bundle, "
                "unreadable source), 2 usage error",
     )
@@ -645,6 +687,25 @@ def build_parser() -> argparse.ArgumentParser:
                        action="append", type=_option, default=[],
                        help="fsspec option for reading SOURCE, like --storage-option")
     _json_flag(build)
+
+    page = add("html", _cmd_html, "write a bundle's Buckaroo viewer page as one HTML file")
+    page.add_argument("data_id", nargs="?", type=_data_id, metavar="DATA_ID")
+    page.add_argument("--dataset", type=_dataset, metavar="NAME",
+                      help="the latest bundle of this dataset instead of a DATA_ID")
+    page.add_argument("--config-id", type=_config_id, metavar="ID",
+                      help="the bundle built with this config (a unique prefix will do)")
+    page.add_argument("-o", "--output", metavar="PATH",
+                      help="where to write the page (default: <dataset or data_id>.html)")
+    page.add_argument("--embed", choices=("DFViewer", "Buckaroo"), default="DFViewer",
+                      help="plain table with pinned stats, or Buckaroo's view switcher")
+    _json_flag(page)
+
+    serve = add("serve", _cmd_serve, "serve the store's bundles read-only over HTTP")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=_count, default=8765, help="port (default 8765; 0 picks one)")
+    serve.add_argument("--workers", type=_positive, default=8, metavar="N",
+                       help="requests handled at once; more wait in the queue (default 8)")
     return parser
 
 
