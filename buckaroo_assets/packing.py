@@ -275,6 +275,11 @@ def unpack_bundle(manifest: dict[str, Any], pack: bytes, *, where: str) -> Bundl
         raise BundleCorrupted(f"{where}: stored config does not hash to its config_id")
     if not isinstance(stats, dict) or len(stats) != manifest["columns"]:
         raise BundleCorrupted(f"{where}: stats do not cover the manifest's columns")
+    # Canonical JSON sorts keys ("ba" before "c"): restore the columns' order.
+    keys = [column_key(i) for i in range(len(stats))]
+    if set(keys) != set(stats):
+        raise BundleCorrupted(f"{where}: stats are not keyed by column position")
+    stats = {key: stats[key] for key in keys}
     bundle = Bundle(
         data_id=manifest["data_id"],
         config=config,

@@ -296,6 +296,17 @@ def test_put_get_round_trip_keeps_stats_rows_and_schema(case: StoreCase, source_
         assert got.stats["u"]["null_count"] == ROWS
 
 
+def test_more_than_26_columns_come_back_in_column_order(case: StoreCase) -> None:
+    """Keys "z", "ba", "bb" ... sort differently as text; the order must follow the columns."""
+    labels = [f"col{i}" for i in range(60)]
+    bundle = ba.build_bundle(pa.table({name: [i, i + 1] for i, name in enumerate(labels)}))
+    case.open().put(bundle)
+    got = case.load(bundle.data_id, cache=False)
+    assert list(got.stats) == [ba.column_key(i) for i in range(60)]
+    assert [label for _, label in got.columns] == labels == got.first_window.column_names
+    assert got.column_stats("col40")["max"] == 41
+
+
 def test_exists_is_true_exactly_for_published_keys(case: StoreCase) -> None:
     store = case.open()
     assert not store.exists("v1", A)
