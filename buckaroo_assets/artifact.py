@@ -25,6 +25,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -206,28 +207,62 @@ def _stats_payload(bundle: Bundle, keep: set[str]) -> dict[str, Any]:
             value = None if stat in _NUMERIC_ONLY and not numeric else entry.get(stat)
             names.append(f"{key}__{stat}")
             arrays.append(_stat_cell(value))
-    return _parquet_envelope(pa.table(dict(zip(names, arrays, strict=True))), layout="wide")
+    return _parquet_envelope(pa.Table.from_arrays(arrays, names=names), layout="wide")
 
 
 def _stat_cell(value: Any) -> pa.Array:
     """Numbers and bools ride native Parquet types; everything else is JSON text."""
     if isinstance(value, bool) or type(value).__name__ == "bool_":
-        return pa.array([bool(value)], pa.bool_())
+        return _numbers([bool(value)], np.bool_, pa.bool_())
     if isinstance(value, decimal.Decimal):
         value = float(value)
     if isinstance(value, numbers.Integral):
         value = int(value)
         if -(2**63) <= value < 2**63:
-            return pa.array([value], pa.int64())
+            return _numbers([value], np.int64, pa.int64())
         if 0 <= value < 2**64:
-            return pa.array([value], pa.uint64())
-        return pa.array([json.dumps(str(value))], pa.string())
+            return _numbers([value], np.uint64, pa.uint64())
+        return _texts([json.dumps(str(value))])
     if isinstance(value, numbers.Real):
         value = float(value)
-        return pa.array([None if math.isnan(value) else value], pa.float64())
+        return _numbers([value], np.float64, pa.float64(), valid=[not math.isnan(value)])
     if value is None:
-        return pa.array([None], pa.string())
-    return pa.array([json.dumps(json_safe(value))], pa.string())
+        return _texts([None])
+    return _texts([json.dumps(json_safe(value))])
+
+
+# Arrays are assembled from buffers: pa.array() on Python values imports pandas to check
+# for pandas objects, and the reader path must stay free of it.
+
+
+def _validity(valid: list[bool]) -> pa.Buffer | None:
+    if all(valid):
+        return None
+    return pa.py_buffer(np.packbits(np.array(valid, dtype=bool), bitorder="little").tobytes())
+
+
+def _numbers(
+    values: list[Any], dtype: Any, arrow_type: pa.DataType, valid: list[bool] | None = None
+) -> pa.Array:
+    valid = valid or [True] * len(values)
+    data = np.array([v if ok else 0 for v, ok in zip(values, valid, strict=True)], dtype=dtype)
+    if arrow_type == pa.bool_():
+        data_buffer = pa.py_buffer(np.packbits(data, bitorder="little").tobytes())
+    else:
+        data_buffer = pa.py_buffer(data.tobytes())
+    return pa.Array.from_buffers(arrow_type, len(values), [_validity(valid), data_buffer])
+
+
+def _texts(values: list[str | None]) -> pa.Array:
+    encoded = [b"" if v is None else v.encode("utf-8", "surrogatepass") for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    buffers = [
+        _validity([v is not None for v in values]),
+        pa.py_buffer(offsets.tobytes()),
+        pa.py_buffer(b"".join(encoded)),
+    ]
+    return pa.Array.from_buffers(pa.large_string(), len(values), buffers)
 
 
 def json_safe(value: Any) -> Any:
@@ -258,7 +293,7 @@ def _window_payload(bundle: Bundle, window: pa.Table, display: Display) -> dict[
         arrays.append(array)
         if is_json:
             json_columns.append(key)
-    index = pa.array(range(window.num_rows), pa.int64())
+    index = _numbers(list(range(window.num_rows)), np.int64, pa.int64())
     names = [*bundle.stats, _INDEX, "level_0"]
     table = pa.Table.from_arrays([*arrays, index, index], names=names)
     return _parquet_envelope(table, json_columns=json_columns)
@@ -281,16 +316,14 @@ def _display_column(array: pa.Array, display: Display) -> tuple[pa.Array, bool]:
     if pa.types.is_date(t) or pa.types.is_time(t):
         text = array.cast(pa.large_string())
         return pc.replace_substring_regex(text, r"\.0+$", ""), False
-    if pa.types.is_duration(t):
-        return _cells(array, _iso_duration), False
+    if pa.types.is_duration(t):  # microseconds: nanoseconds would come back as pandas objects
+        return _cells(array.cast(pa.duration("us"), safe=False), _iso_duration), False
     return _cells(array, lambda v: json.dumps(json_safe(v))[: display.max_cell_chars]), True
 
 
 def _cells(array: pa.Array, encode: Any) -> pa.Array:
     """Text of each cell of a bounded window, for types the viewer cannot decode natively."""
-    return pa.array(
-        [None if v is None else encode(v) for v in array.to_pylist()], pa.large_string()
-    )
+    return _texts([None if v is None else encode(v) for v in array.to_pylist()])
 
 
 def _iso_duration(value: _dt.timedelta) -> str:

@@ -244,6 +244,8 @@ class _Handler(BaseHTTPRequestHandler):
             name = _checked(validate_data_id, segments[1], "dataset name")
             data_id, config_id = _found(lambda: self.app.store.resolve(dataset=name))
             target = f"/bundles/{quote(data_id)}/{quote(config_id)}"
+            if parts.query:  # ?embed=... applies to the page redirected to
+                target += f"?{parts.query}"
             return HTTPStatus.FOUND, b"", "text/plain", {"Location": target}
         if segments[:1] == ["bundles"] and len(segments) in (3, 4):
             data_id = _checked(validate_data_id, segments[1], "data_id")

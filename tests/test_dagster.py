@@ -318,6 +318,27 @@ def test_prewarm_sensor_and_freshness_read_no_bytes_of_unchanged_local_files(
     assert max(prewarm_read, sensor_read) < size // 2, (size, prewarm_read, sensor_read)
 
 
+def test_metadata_links_to_the_viewer_page_of_a_running_server(
+    setup: Setup, instance: dg.DagsterInstance
+) -> None:
+    import urllib.request
+
+    from buckaroo_assets.server import BundleServer
+
+    with BundleServer(setup.store) as server:
+        defs = buckaroo_definitions(
+            setup.datasets, store=BundleStoreResource(url=setup.url, viewer_url=server.url + "/")
+        )
+        mats = materializations(run_all(defs, instance))
+        for name in NAMES:
+            link = value(mats[setup.key(name)], "viewer")
+            data_id = value(mats[setup.key(name)], "data_id")
+            assert link == f"{server.url}/bundles/{data_id}/{ba.StatsConfig().config_id}"
+            with urllib.request.urlopen(link, timeout=30) as response:
+                page = response.read().decode()
+            assert response.status == 200 and '"embed_type":"DFViewer"' in page
+
+
 # ---------------------------------------------------------------- 2. source and config changes
 
 

@@ -415,15 +415,17 @@ def _same_stats_and_rows(loaded: ba.Bundle, expected: ba.Bundle) -> bool:
 # ---------------------------------------------------------------- the reader path stays light
 
 
-def test_loading_imports_neither_pandas_nor_dagster_nor_the_stats_engine(
+def test_loading_and_viewing_import_neither_pandas_nor_dagster_nor_the_stats_engine(
     store_url: str, published: ba.Bundle
 ) -> None:
     script = (
         "import sys, json, buckaroo_assets as ba\n"
         f"b = ba.load_bundle({published.data_id!r}, store={store_url!r}, "
         f"config={published.config_id!r})\n"
-        "heavy = [m for m in ('pandas', 'dagster', 'polars', 'buckaroo_assets.stats.engine',"
-        " 'buckaroo_assets.build') if m in sys.modules]\n"
+        "b.to_buckaroo_artifact('Buckaroo')\n"  # the viewer is on the reader path too
+        "import buckaroo_assets.server\n"
+        "heavy = [m for m in ('pandas', 'dagster', 'polars', 'buckaroo', "
+        "'buckaroo_assets.stats.engine', 'buckaroo_assets.build') if m in sys.modules]\n"
         "print(json.dumps({'heavy': heavy, 'rows': b.rows}))\n"
     )
     out = subprocess.run(
