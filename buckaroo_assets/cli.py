@@ -277,21 +277,6 @@ class _Context:
             raise UsageError(f"cannot open store {url!r} with these options: {exc}") from None
 
 
-def _entry_json(entry: BundleEntry) -> dict[str, Any]:
-    return {
-        "dataset": entry.dataset,
-        "data_id": entry.data_id,
-        "config_id": entry.config_id,
-        "rows": entry.rows,
-        "columns": entry.columns,
-        "bytes": entry.bytes,
-        "manifest_bytes": entry.manifest_bytes,
-        "pack_bytes": entry.pack_bytes,
-        "created_at": entry.created_at.isoformat(),
-        "pinned_by": list(entry.pinned_by),
-    }
-
-
 def _short_label(label: str) -> str:
     """``dataset@<config_id>`` pointer labels with the config_id shortened as in CONFIG."""
     dataset, at, config_id = label.partition("@")
@@ -326,7 +311,7 @@ def _cmd_ls(ctx: _Context) -> int:
     if args.dataset is not None:
         entries = [e for e in entries if e.dataset == args.dataset]
     if args.json:
-        _print_json({"store": ctx.redact(store.url), "bundles": [_entry_json(e) for e in entries]})
+        _print_json({"store": ctx.redact(store.url), "bundles": [e.to_json() for e in entries]})
         return EXIT_OK
     if not entries:
         print(f"no bundles in {ctx.redact(store.url)}")
@@ -381,8 +366,8 @@ def _window_rows(bundle: Bundle, n: int) -> tuple[list[Any], list[list[Any]]]:
     return labels, [list(row) for row in zip(*columns, strict=True)]
 
 
-def _cmd_show(ctx: _Context) -> int:
-    """Meta and per-column stats of one bundle, read through ``load_bundle`` like an app would."""
+def _requested_bundle(ctx: _Context) -> tuple[BundleStore, Bundle]:
+    """The bundle named by DATA_ID or --dataset (and --config-id), read like an app would."""
     args = ctx.args
     if (args.data_id is None) == (args.dataset is None):
         raise UsageError("give either DATA_ID or --dataset NAME (exactly one)")
@@ -390,7 +375,13 @@ def _cmd_show(ctx: _Context) -> int:
     config_id = _full_config_id(ctx, store)
     from .reader import load_bundle
 
-    bundle = load_bundle(args.data_id, dataset=args.dataset, store=store, config=config_id)
+    return store, load_bundle(args.data_id, dataset=args.dataset, store=store, config=config_id)
+
+
+def _cmd_show(ctx: _Context) -> int:
+    """Meta and per-column stats of one bundle, read through ``load_bundle`` like an app would."""
+    args = ctx.args
+    store, bundle = _requested_bundle(ctx)
     manifest = ctx.redact(store.manifest_url(bundle.data_id, bundle.config_id))
     rows = args.rows or 0
     labels, window = _window_rows(bundle, rows) if rows else ([], [])
@@ -498,7 +489,7 @@ def _cmd_gc(ctx: _Context) -> int:
     if args.json:
         _print_json({
             "dry_run": report.dry_run,
-            "removed": [_entry_json(e) for e in report.removed],
+            "removed": [e.to_json() for e in report.removed],
             "removed_files": list(report.removed_files),
             "kept": report.kept,
             "bytes": freed,
@@ -539,7 +530,7 @@ def _cmd_build(ctx: _Context) -> int:
     manifest = ctx.redact(store.manifest_url(bundle.data_id, bundle.config_id))
     if args.json:
         _print_json({
-            **_entry_json(entry),
+            **entry.to_json(),
             "build_seconds": round(built - started, 6),
             "publish_seconds": round(finished - built, 6),
             "seconds": round(finished - started, 6),
@@ -566,13 +557,7 @@ def _cmd_build(ctx: _Context) -> int:
 def _cmd_html(ctx: _Context) -> int:
     """Write one bundle's viewer page, self-contained, so it opens from disk or mail."""
     args = ctx.args
-    if (args.data_id is None) == (args.dataset is None):
-        raise UsageError("give either DATA_ID or --dataset NAME (exactly one)")
-    store = ctx.store()
-    config_id = _full_config_id(ctx, store)
-    from .reader import load_bundle
-
-    bundle = load_bundle(args.data_id, dataset=args.dataset, store=store, config=config_id)
+    _, bundle = _requested_bundle(ctx)
     output = args.output or f"{args.dataset or bundle.data_id}.html"
     path = bundle.to_html(output, args.embed, title=args.dataset or bundle.data_id)
     if args.json:

@@ -232,7 +232,11 @@ class _Handler(BaseHTTPRequestHandler):
         if segments in ([""], []):
             return self._ok(_index_html(self.app.entries()), "text/html; charset=utf-8", 5)
         if segments == ["index.json"]:
-            body = json.dumps([_entry_json(e) for e in self.app.entries()], indent=1)
+            listed = [
+                {**e.to_json(), "page": f"/bundles/{e.data_id}/{e.config_id}"}
+                for e in self.app.entries()
+            ]
+            body = json.dumps(listed, indent=1)
             return self._ok(body.encode(), "application/json", 5)
         if segments == ["favicon.ico"]:  # browsers ask; an error here would reach their console
             return HTTPStatus.NO_CONTENT, b"", "image/x-icon", {"Cache-Control": "max-age=86400"}
@@ -317,19 +321,6 @@ def _row_number(query: dict[str, list[str]], name: str, default: int) -> int:
     if not text.isdigit():
         raise _HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be a non-negative integer")
     return int(text)
-
-
-def _entry_json(entry: BundleEntry) -> dict[str, Any]:
-    return {
-        "dataset": entry.dataset,
-        "data_id": entry.data_id,
-        "config_id": entry.config_id,
-        "rows": entry.rows,
-        "columns": entry.columns,
-        "created_at": entry.created_at.isoformat(),
-        "bytes": entry.bytes,
-        "page": f"/bundles/{entry.data_id}/{entry.config_id}",
-    }
 
 
 def _index_html(entries: list[BundleEntry]) -> bytes:

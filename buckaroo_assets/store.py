@@ -93,6 +93,21 @@ class BundleEntry:
     def bytes(self) -> int:
         return self.manifest_bytes + self.pack_bytes
 
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON, as the CLI's ``--json`` and the server's index print it."""
+        return {
+            "dataset": self.dataset,
+            "data_id": self.data_id,
+            "config_id": self.config_id,
+            "rows": self.rows,
+            "columns": self.columns,
+            "bytes": self.bytes,
+            "manifest_bytes": self.manifest_bytes,
+            "pack_bytes": self.pack_bytes,
+            "created_at": self.created_at.isoformat(),
+            "pinned_by": list(self.pinned_by),
+        }
+
 
 @dataclass(frozen=True)
 class Damage:

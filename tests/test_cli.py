@@ -555,3 +555,32 @@ def test_s3_round_trip(sources: Sources, s3_server: S3Server, s3_store_url: str)
     for result in [*builds, *reads]:
         assert SECRET not in result.stdout + result.stderr
         assert "AKIDNEVERPRINTED" not in result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- html
+
+
+def test_html_writes_a_viewer_page_of_the_stored_bundle(
+    sources: Sources, store_dir: Path, tmp_path: Path
+) -> None:
+    built = as_json(run("build", sources.sales, "--store", store_dir, "--dataset", "sales", "--json"))
+    page = tmp_path / "sales.html"
+    by_dataset, by_id, missing, both = run_many(
+        ["html", "--dataset", "sales", "--store", store_dir, "-o", page, "--json"],
+        ["html", built["data_id"], "--store", store_dir, "-o", tmp_path / "b.html", "--embed", "Buckaroo"],
+        ["html", "--dataset", "nope", "--store", store_dir, "-o", tmp_path / "c.html"],
+        ["html", built["data_id"], "--dataset", "sales", "--store", store_dir],
+    )
+    assert as_json(by_dataset) == {
+        "data_id": built["data_id"], "config_id": built["config_id"], "path": str(page)
+    }
+    text = page.read_text()
+    artifact = json.loads(text.split('type="application/json">', 1)[1].split("</script>", 1)[0])
+    bundle = ba.load_bundle(dataset="sales", store=str(store_dir))
+    headers = [c["header_name"] for c in artifact["df_viewer_config"]["column_config"]]
+    assert headers == [str(label) for _, label in bundle.columns]
+    assert "<title>sales</title>" in text and '<script type="module">' in text
+    assert ok(by_id).startswith(f"wrote {tmp_path / 'b.html'}")
+    assert '"embed_type":"Buckaroo"' in (tmp_path / "b.html").read_text()
+    assert "nope" in runtime_error(missing) and not (tmp_path / "c.html").exists()
+    assert "exactly one" in usage_error(both)
