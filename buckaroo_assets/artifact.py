@@ -23,15 +23,14 @@ import math
 import numbers
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-if TYPE_CHECKING:
-    from .bundle import Bundle
+from .bundle import Bundle, same_label
 
 __all__ = ["EMBED_TYPES", "SUMMARY_ROWS", "Display", "buckaroo_artifact", "json_safe"]
 
@@ -107,9 +106,8 @@ def buckaroo_artifact(
         window = window.slice(0, display.rows)
     df_data = _window_payload(bundle, window, display)
     # Like Buckaroo, the stats of every view ride along, whichever is shown first.
-    keep = {row["primary_key_val"].lstrip("?") for row in pinned}
-    keep |= set(SUMMARY_ROWS) | set(_MAIN_ROWS)
-    summary_stats = _stats_payload(bundle, keep)
+    extra = {row["primary_key_val"].lstrip("?") for row in pinned} - set(_WIRE_ORDER)
+    summary_stats = _stats_payload(bundle, [*_WIRE_ORDER, *sorted(extra)])
     viewer_config = _viewer_config(bundle, pinned, display)
     artifact: dict[str, Any] = {
         "embed_type": embed_type,
@@ -196,10 +194,8 @@ def _is_numeric(t: pa.DataType) -> bool:
     return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
 
 
-def _stats_payload(bundle: Bundle, keep: set[str]) -> dict[str, Any]:
+def _stats_payload(bundle: Bundle, wanted: list[str]) -> dict[str, Any]:
     """One Parquet row of ``<key>__<stat>`` cells, encoded as Buckaroo's viewer decodes them."""
-    wanted = [s for s in _WIRE_ORDER if s in keep or s == "histogram_bins"]
-    wanted += sorted(keep - set(_WIRE_ORDER))
     names, arrays = [], []
     for (key, entry), column in zip(bundle.stats.items(), bundle.schema, strict=True):
         numeric = _is_numeric(column.type)
@@ -212,7 +208,7 @@ def _stats_payload(bundle: Bundle, keep: set[str]) -> dict[str, Any]:
 
 def _stat_cell(value: Any) -> pa.Array:
     """Numbers and bools ride native Parquet types; everything else is JSON text."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, bool | np.bool_):
         return _numbers([bool(value)], np.bool_, pa.bool_())
     if isinstance(value, decimal.Decimal):
         value = float(value)
@@ -378,8 +374,6 @@ def _viewer_config(
 def _overrides_by_key(
     bundle: Bundle, overrides: Mapping[Hashable, Mapping[str, Any]]
 ) -> dict[str, Mapping[str, Any]]:
-    from .bundle import same_label
-
     by_key: dict[str, Mapping[str, Any]] = {}
     for label, override in overrides.items():
         keys = [k for k, orig in bundle.columns if same_label(orig, label)]

@@ -134,10 +134,9 @@ class Bundle:
         from .page import VIEWER_FILES, render_page, viewer_file
 
         target = Path(path)
-        name = title or str(self.meta.get("dataset") or self.data_id)
         page = render_page(
             self.to_buckaroo_artifact(embed_type, **display),
-            title=name,
+            title=title or self.data_id,
             assets_url=None if self_contained else ".",
         )
         if not self_contained:

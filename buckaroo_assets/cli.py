@@ -599,6 +599,16 @@ def _store_arguments(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
+def _bundle_arguments(parser: argparse.ArgumentParser) -> None:
+    """DATA_ID or --dataset, and --config-id: which bundle ``_requested_bundle`` loads."""
+    parser.add_argument("data_id", nargs="?", type=_data_id, metavar="DATA_ID")
+    parser.add_argument("--dataset", type=_dataset, metavar="NAME",
+                        help="the latest bundle of this dataset instead of a DATA_ID")
+    parser.add_argument("--config-id", type=_config_id, metavar="ID",
+                        help="the bundle built with this config (a unique prefix will do); "
+                             "default: the one published last")
+
+
 def _json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
@@ -632,12 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(ls)
 
     show = add("show", _cmd_show, "show one bundle's meta and column stats")
-    show.add_argument("data_id", nargs="?", type=_data_id, metavar="DATA_ID")
-    show.add_argument("--dataset", type=_dataset, metavar="NAME",
-                      help="the latest bundle of this dataset instead of a DATA_ID")
-    show.add_argument("--config-id", type=_config_id, metavar="ID",
-                      help="the bundle built with this config (a unique prefix will do); "
-                           "default: the one published last")
+    _bundle_arguments(show)
     show.add_argument("--rows", type=_count, metavar="N", help="also print the first N rows")
     _json_flag(show)
 
@@ -674,11 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(build)
 
     page = add("html", _cmd_html, "write a bundle's Buckaroo viewer page as one HTML file")
-    page.add_argument("data_id", nargs="?", type=_data_id, metavar="DATA_ID")
-    page.add_argument("--dataset", type=_dataset, metavar="NAME",
-                      help="the latest bundle of this dataset instead of a DATA_ID")
-    page.add_argument("--config-id", type=_config_id, metavar="ID",
-                      help="the bundle built with this config (a unique prefix will do)")
+    _bundle_arguments(page)
     page.add_argument("-o", "--output", metavar="PATH",
                       help="where to write the page (default: <dataset or data_id>.html)")
     page.add_argument("--embed", choices=("DFViewer", "Buckaroo"), default="DFViewer",

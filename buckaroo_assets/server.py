@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .artifact import EMBED_TYPES, json_safe
+from .bundle import Bundle
 from .cli import human_age
 from .errors import (
     BundleCorrupted,
@@ -125,17 +126,15 @@ class BundleServer:
             if key in self._pages:
                 self._pages.move_to_end(key)
                 return self._pages[key]
-        bundle = self.bundle(data_id, config_id)
-        title = str(bundle.meta.get("dataset") or data_id)
-        artifact = bundle.to_buckaroo_artifact(embed_type)
-        body = render_page(artifact, title=title, assets_url="/static").encode()
+        artifact = self.bundle(data_id, config_id).to_buckaroo_artifact(embed_type)
+        body = render_page(artifact, title=data_id, assets_url="/static").encode()
         with self._lock:
             self._pages[key] = body
             while len(self._pages) > _PAGE_CACHE:
                 self._pages.popitem(last=False)
         return body
 
-    def bundle(self, data_id: str, config_id: str) -> Any:
+    def bundle(self, data_id: str, config_id: str) -> Bundle:
         return load_bundle(data_id, store=self.store, config=config_id)
 
 

@@ -169,7 +169,6 @@ def test_self_contained_page_from_disk(
         for name in ("float_0", "int_0", "str_0", "bool_0", "ts_0"):
             histogram = f'.ag-floating-top .ag-row[row-index="t-1"] .ag-cell[col-id="{keys[name]}"]'
             assert page.locator(f"{histogram} svg").count() > 0, name  # the bars were drawn
-        assert text(page, ".ag-root") != ""
     assert page.title() != "pwned"
     assert problems == []
     page.close()
