@@ -21,6 +21,7 @@ from .stats.columns import pandas_dtype_name
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
+READ_BUFFER_BYTES = 1 << 20
 
 
 @dataclass
@@ -180,9 +181,12 @@ def _from_parquet(fs: Any, path: str) -> Source:
                     f"{fragment.path} does not have the same schema as the rest of {path}"
                 )
             with filesystem.open_input_file(fragment.path) as handle:
-                # Without pre-buffering the reader holds a few pages per column,
-                # not whole row groups: memory stays flat as files grow.
-                reader = pq.ParquetFile(handle, read_dictionary=text, pre_buffer=False)
+                # Without pre-buffering, and with a small read buffer, the reader
+                # holds about a megabyte per column instead of whole column
+                # chunks: memory stays flat as files and row groups grow.
+                reader = pq.ParquetFile(
+                    handle, read_dictionary=text, pre_buffer=False, buffer_size=READ_BUFFER_BYTES
+                )
                 yield from reader.iter_batches(batch_size=batch_rows, use_threads=True)
 
     return Source(

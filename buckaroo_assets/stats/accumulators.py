@@ -21,7 +21,7 @@ from . import histogram
 from .columns import Kind, kind_of
 from .counts import ArrowCounts, NumpyCounts
 from .distribution import Distribution, Summary
-from .hashing import hash_binary_like, hash_fixed, hash_fixed_size_bytes
+from .hll import HyperLogLog
 
 _DECIMAL_CONTEXT = decimal.Context(prec=120)
 
@@ -112,7 +112,7 @@ class NumberAccumulator(ColumnAccumulator):
             if pa.types.is_unsigned_integer(value_type)
             else np.int64
         )
-        self.distribution = Distribution(NumpyCounts(self.dtype), hash_fixed, config)
+        self.distribution = Distribution(NumpyCounts(self.dtype), HyperLogLog.add_numbers, config)
         self.min: Any = None
         self.max: Any = None
         self.n = 0  # finite values in the moments
@@ -351,7 +351,7 @@ class BinaryLikeAccumulator(ColumnAccumulator):
         self.is_decimal = pa.types.is_decimal(value_type)
         self.has_empty = not (self.is_decimal or pa.types.is_fixed_size_binary(value_type))
         unified = ArrowCounts.of_block(pa.array([], type=value_type))[0].type
-        self.distribution = Distribution(ArrowCounts(unified), _hasher_for(unified), config)
+        self.distribution = Distribution(ArrowCounts(unified), _sketch_adder(unified), config)
         self.min: Any = None
         self.max: Any = None
         self.empty_count = 0
@@ -410,11 +410,10 @@ def _min_max(values: pa.Array) -> tuple[Any, Any]:
         return min(python_values), max(python_values)
 
 
-def _hasher_for(t: pa.DataType):
+def _sketch_adder(t: pa.DataType):
     if pa.types.is_decimal(t) or pa.types.is_fixed_size_binary(t):
-        width = t.byte_width
-        return lambda values: hash_fixed_size_bytes(values, width)
-    return hash_binary_like
+        return HyperLogLog.add_fixed_size_bytes
+    return HyperLogLog.add_binary_like
 
 
 def _empty_stats(config: StatsConfig) -> dict[str, Any]:

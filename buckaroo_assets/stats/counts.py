@@ -41,18 +41,16 @@ class NumpyCounts:
             return values, np.zeros(0, dtype=np.int64)
         if values.dtype.kind in "iu":
             lo, hi = int(values.min()), int(values.max())
-            if hi - lo < 4 * len(values) + 1024:
-                dense = np.bincount((values - lo).astype(np.intp), minlength=hi - lo + 1)
-                present = np.flatnonzero(dense)
-                # Offsets are added in the column's own dtype: lo may exceed int64 (uint64).
-                shifted = present.astype(values.dtype) + values.dtype.type(lo)
-                return shifted, dense[present].astype(np.int64)
+            if _dense_enough(lo, hi, len(values)):
+                base = values.dtype.type(lo)
+                return _present(np.bincount((values - base).astype(np.intp), minlength=hi - lo + 1), base)
         ordered = np.sort(values)
         starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
         counts = np.diff(np.append(starts, len(ordered))).astype(np.int64)
         return ordered[starts], counts
 
     def add_counts(self, values: np.ndarray, counts: np.ndarray) -> None:
+        """Fold in counts of sorted, distinct values (as ``of_block`` returns them)."""
         self._pending.append((values, counts))
         self._pending_rows += len(values)
         if self._pending_rows >= max(len(self.values), 65_536):
@@ -61,9 +59,23 @@ class NumpyCounts:
     def consolidate(self) -> None:
         if not self._pending:
             return
-        values = np.concatenate([self.values, *(v for v, _ in self._pending)])
-        counts = np.concatenate([self.counts, *(c for _, c in self._pending)])
+        parts = [(v, c) for v, c in [(self.values, self.counts), *self._pending] if len(v)]
         self._pending, self._pending_rows = [], 0
+        if parts and parts[0][0].dtype.kind in "iu":
+            # Every part is sorted and duplicate-free: its ends are its extremes,
+            # and scattered adds into a dense table never collide within a part.
+            lo, hi = min(int(v[0]) for v, _ in parts), max(int(v[-1]) for v, _ in parts)
+            if _dense_enough(lo, hi, sum(len(v) for v, _ in parts)):
+                base = parts[0][0].dtype.type(lo)
+                dense = np.zeros(hi - lo + 1, dtype=np.int64)
+                for v, c in parts:
+                    dense[(v - base).astype(np.intp)] += c
+                self.values, self.counts = _present(dense, base)
+                return
+        if not parts:
+            return
+        values = np.concatenate([v for v, _ in parts])
+        counts = np.concatenate([c for _, c in parts])
         order = np.argsort(values, kind="stable")
         values, counts = values[order], counts[order]
         starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
@@ -81,6 +93,18 @@ class NumpyCounts:
         self.consolidate()
         order = np.lexsort((self.values, -self.counts))[:k]
         return [v.item() for v in self.values[order]], self.counts[order]
+
+
+def _dense_enough(lo: int, hi: int, n: int) -> bool:
+    """A table of hi - lo + 1 counters costs no more than sorting n values."""
+    return hi - lo < 4 * n + 1024
+
+
+def _present(dense: np.ndarray, base: np.generic) -> tuple[np.ndarray, np.ndarray]:
+    """The non-zero entries of a dense count table, as sorted values and counts."""
+    present = np.flatnonzero(dense)
+    # Offsets are added in the column's own dtype: base may exceed int64 (uint64).
+    return present.astype(base.dtype) + base, dense[present].astype(np.int64)
 
 
 class ArrowCounts:

@@ -21,7 +21,8 @@ from .counts import ArrowCounts, NumpyCounts
 from .hll import HyperLogLog
 from .sample import WeightedSample
 
-Hasher = Callable[[Any], np.ndarray]
+# Feeds values (a numpy array or an Arrow array, as the counts hold them) to a sketch.
+SketchAdder = Callable[[HyperLogLog, Any], None]
 
 
 @dataclass
@@ -38,19 +39,19 @@ class Summary:
 
 
 class _Sketch:
-    def __init__(self, counts: NumpyCounts | ArrowCounts, hasher: Hasher, config: StatsConfig):
+    def __init__(self, counts: NumpyCounts | ArrowCounts, adder: SketchAdder, config: StatsConfig):
         counts.consolidate()
         self.hll = HyperLogLog(config.hll_precision)
-        self.hll.add_hashes(hasher(counts.values))
+        adder(self.hll, counts.values)
         self.sample = WeightedSample(config.sketch_size, counts.values, counts.counts, ops=counts.ops)
-        self.hasher = hasher
+        self.adder = adder
 
     def add_counts(self, values: Any, counts: np.ndarray) -> None:
-        self.hll.add_hashes(self.hasher(values))
+        self.adder(self.hll, values)
         self.sample.add_weighted(values, counts)
 
     def add_values(self, values: np.ndarray) -> None:
-        self.hll.add_hashes(self.hasher(values))
+        self.adder(self.hll, values)
         self.sample.add_strided(values)
 
     def merge(self, other: _Sketch) -> None:
@@ -62,11 +63,11 @@ class Distribution:
     """Exact value counts that degrade to sketches past the configured threshold."""
 
     def __init__(
-        self, counts: NumpyCounts | ArrowCounts, hasher: Hasher, config: StatsConfig
+        self, counts: NumpyCounts | ArrowCounts, adder: SketchAdder, config: StatsConfig
     ) -> None:
         self.counts: NumpyCounts | ArrowCounts | None = counts
         self.sketch: _Sketch | None = None
-        self.hasher = hasher
+        self.adder = adder
         self.config = config
 
     def add_counts(self, values: Any, counts: np.ndarray) -> None:
@@ -90,7 +91,7 @@ class Distribution:
             return
         if self.counts is not None:
             self._to_sketch()
-        theirs = other.sketch if other.sketch is not None else _Sketch(other.counts, other.hasher, other.config)
+        theirs = other.sketch if other.sketch is not None else _Sketch(other.counts, other.adder, other.config)
         self.sketch.merge(theirs)
 
     def summarize(self, k: int) -> Summary:
@@ -131,7 +132,7 @@ class Distribution:
             self._to_sketch()
 
     def _to_sketch(self) -> None:
-        self.sketch = _Sketch(self.counts, self.hasher, self.config)
+        self.sketch = _Sketch(self.counts, self.adder, self.config)
         self.counts = None
 
 

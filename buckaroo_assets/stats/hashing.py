@@ -46,17 +46,10 @@ def hash_fixed(values: np.ndarray) -> np.ndarray:
 
 def hash_binary_like(array: pa.Array) -> np.ndarray:
     """Hash each non-null string/binary value by its bytes (nulls must be dropped)."""
-    array = _as_plain_binary(array)
-    offsets = np.frombuffer(array.buffers()[1], dtype=_offset_dtype(array.type))
-    offsets = offsets[array.offset : array.offset + len(array) + 1].astype(np.int64)
+    offsets, data = binary_parts(array)
     lengths = np.diff(offsets)
     start, stop = int(offsets[0]), int(offsets[-1])
-    data_buffer = array.buffers()[2]
-    data = (
-        np.frombuffer(data_buffer, dtype=np.uint8)[start:stop]
-        if data_buffer is not None
-        else np.zeros(0, np.uint8)
-    )
+    data = data[start:stop]
     n = stop - start
     with np.errstate(over="ignore"):
         powers = _powers(_POLY, n)
@@ -70,6 +63,16 @@ def hash_binary_like(array: pa.Array) -> np.ndarray:
         inv = _powers(_POLY_INV, n + 1)[rel[:-1]]
         raw = spans * inv + lengths.astype(np.uint64) * _GOLDEN
     return mix64(raw)
+
+
+def binary_parts(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """int64 offsets (len + 1) into a uint8 data buffer, for any string/binary array."""
+    array = _as_plain_binary(array)
+    offsets = np.frombuffer(array.buffers()[1], dtype=_offset_dtype(array.type))
+    offsets = offsets[array.offset : array.offset + len(array) + 1].astype(np.int64)
+    data_buffer = array.buffers()[2]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    return offsets, data
 
 
 def hash_fixed_size_bytes(array: pa.Array, width: int) -> np.ndarray:

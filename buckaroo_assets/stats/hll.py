@@ -11,6 +11,23 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pyarrow as pa
+
+from .hashing import binary_parts, hash_binary_like, hash_fixed, hash_fixed_size_bytes
+
+try:
+    from . import _native
+except ImportError:  # built without a C compiler: the numpy path gives the same registers
+    _native = None
+
+NATIVE_KERNELS = _native is not None
+
+# _LIMIT[r]: the largest shifted hash that can still raise a register holding r
+# (rank(w) > r <=> w has at least r leading zeros <=> w <= 2**(64 - r) - 1).
+_LIMIT = np.array(
+    [np.iinfo(np.uint64).max] + [(1 << (64 - r)) - 1 for r in range(1, 64)] + [0] * 2,
+    dtype=np.uint64,
+)
 
 
 class HyperLogLog:
@@ -19,35 +36,43 @@ class HyperLogLog:
     def __init__(self, precision: int) -> None:
         self.precision = precision
         self.registers = np.zeros(1 << precision, dtype=np.uint8)
-        # limits[i]: the largest shifted hash that would still raise register i.
-        self._limits = np.full(1 << precision, np.iinfo(np.uint64).max, dtype=np.uint64)
+
+    def add_numbers(self, values: np.ndarray) -> None:
+        """Ints, uints and floats (NaN already removed), hashed as ``hash_fixed`` does."""
+        if _native is not None and values.dtype in _NATIVE_WORDS:
+            is_float = values.dtype.kind == "f"
+            _native.add_words(self.registers, np.ascontiguousarray(values), self.precision, is_float)
+        else:
+            self.add_hashes(hash_fixed(values))
+
+    def add_binary_like(self, array: pa.Array) -> None:
+        """Non-null strings or binary values, hashed as ``hash_binary_like`` does."""
+        if _native is not None:
+            offsets, data = binary_parts(array)
+            _native.add_binary(self.registers, offsets, data, self.precision)
+        else:
+            self.add_hashes(hash_binary_like(array))
+
+    def add_fixed_size_bytes(self, array: pa.Array) -> None:
+        """Decimals and fixed-size binary, by their raw words."""
+        self.add_hashes(hash_fixed_size_bytes(array, array.type.byte_width))
 
     def add_hashes(self, hashes: np.ndarray) -> None:
         if len(hashes) == 0:
             return
         p = self.precision
-        index = hashes >> np.uint64(64 - p)
+        index = (hashes >> np.uint64(64 - p)).astype(np.intp)
         words = hashes << np.uint64(p)
         # Most values cannot raise their register; rank only those that can.
-        better = np.flatnonzero(words <= self._limits[index])
+        better = np.flatnonzero(words <= _LIMIT[self.registers[index]])
         if len(better) == 0:
             return
-        index = index[better].astype(np.intp)
-        np.maximum.at(self.registers, index, _leading_zeros_plus_one(words[better], 64 - p))
-        self._refresh_limits(np.unique(index))
-
-    def _refresh_limits(self, index: np.ndarray) -> None:
-        # rank(w) > r  <=>  w has at least r leading zeros  <=>  w <= 2**(64 - r) - 1
-        shift = np.minimum(self.registers[index].astype(np.uint64), np.uint64(63))
-        limits = (np.uint64(1) << (np.uint64(64) - shift)) - np.uint64(1)
-        limits[self.registers[index] == 0] = np.iinfo(np.uint64).max
-        self._limits[index] = limits
+        np.maximum.at(self.registers, index[better], _leading_zeros_plus_one(words[better], 64 - p))
 
     def merge(self, other: HyperLogLog) -> None:
         if other.precision != self.precision:
             raise ValueError("cannot merge HyperLogLog sketches of different precision")
         np.maximum(self.registers, other.registers, out=self.registers)
-        self._refresh_limits(np.arange(len(self.registers)))
 
     def estimate(self) -> int:
         """Ertl's improved estimator: unbiased from tiny to huge cardinalities."""
@@ -87,6 +112,9 @@ def _tau(x: float) -> float:
         z -= (1.0 - x) ** 2 * y
         if z == previous:
             return z / 3.0
+
+
+_NATIVE_WORDS = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.uint64))
 
 
 def _leading_zeros_plus_one(words: np.ndarray, width: int) -> np.ndarray:

@@ -40,6 +40,8 @@ class WeightedSample:
         picked = values[first :: self.stride] if self.stride > 1 else values
         self.seen += n
         if len(picked):
+            # Appended as a sorted run: compressing then merges runs instead of sorting afresh.
+            picked = self.ops.take(picked, self.ops.argsort(picked))
             self._append(picked, np.full(len(picked), float(self.stride)))
 
     def add_weighted(self, values: Any, weights: np.ndarray) -> None:

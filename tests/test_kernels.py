@@ -1,0 +1,129 @@
+"""The compiled kernels against the numpy reference, and the exact counters' two layouts.
+
+The C loops must give the very registers the numpy code gives (so a bundle does
+not depend on whether the extension was built), and must refuse buffers that
+would make them read or write out of bounds.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from buckaroo_assets.stats import hll
+from buckaroo_assets.stats.counts import NumpyCounts
+from buckaroo_assets.stats.hashing import hash_binary_like, hash_fixed
+from buckaroo_assets.stats.hll import HyperLogLog
+
+native = pytest.importorskip("buckaroo_assets.stats._native")
+
+
+def test_the_extension_is_built_and_used() -> None:
+    assert hll.NATIVE_KERNELS
+
+
+def _reference(hashes: np.ndarray, precision: int) -> np.ndarray:
+    sketch = HyperLogLog(precision)
+    sketch.add_hashes(hashes)
+    return sketch.registers
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(st.floats(allow_nan=False, allow_infinity=True, width=64), max_size=400),
+    precision=st.integers(4, 18),
+)
+def test_float_registers_match_numpy(values: list[float], precision: int) -> None:
+    array = np.array(values + [0.0, -0.0, 5e-324, -1.7976931348623157e308], dtype=np.float64)
+    sketch = HyperLogLog(precision)
+    sketch.add_numbers(array)
+    assert np.array_equal(sketch.registers, _reference(hash_fixed(array), precision))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(st.integers(-(2**63), 2**64 - 1), max_size=400),
+    precision=st.integers(4, 18),
+)
+def test_integer_registers_match_numpy(values: list[int], precision: int) -> None:
+    signed = np.array([v for v in values if v < 2**63] + [-(2**63), 2**63 - 1, 0], dtype=np.int64)
+    unsigned = np.array([v for v in values if v >= 0] + [0, 2**64 - 1], dtype=np.uint64)
+    for array in (signed, unsigned):
+        sketch = HyperLogLog(precision)
+        sketch.add_numbers(array)
+        assert np.array_equal(sketch.registers, _reference(hash_fixed(array), precision))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.text(max_size=40), st.just(""), st.just("a\x00")), max_size=200),
+    offset=st.integers(0, 5),
+)
+def test_string_registers_match_numpy(values: list[str], offset: int) -> None:
+    base = pa.array(["pad"] * offset + values + ["tail", "\x00"])
+    sliced = base.slice(offset, len(values) + 1)
+    for array in (sliced, sliced.cast(pa.large_string()), sliced.cast(pa.binary()), sliced.cast(pa.string_view())):
+        sketch = HyperLogLog(12)
+        sketch.add_binary_like(array)
+        assert np.array_equal(sketch.registers, _reference(hash_binary_like(array), 12))
+
+
+def test_a_million_distinct_values_estimate_within_two_percent() -> None:
+    sketch = HyperLogLog(14)
+    for start in range(0, 1_000_000, 65_536):
+        sketch.add_numbers(np.arange(start, min(start + 65_536, 1_000_000), dtype=np.int64) * 7919)
+    assert abs(sketch.estimate() - 1_000_000) / 1_000_000 < 0.02
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: native.add_words(np.zeros(100, np.uint8), np.zeros(4, np.float64), 14, True),
+        lambda: native.add_words(np.zeros(1 << 14, np.uint8), np.zeros(3, np.uint8), 14, False),
+        lambda: native.add_words(np.zeros(8, np.uint8), np.zeros(1, np.int64), 3, False),
+        lambda: native.add_words(bytes(1 << 14), np.zeros(1, np.int64), 14, False),
+        lambda: native.add_binary(
+            np.zeros(1 << 12, np.uint8), np.array([0, 9], np.int64), np.zeros(8, np.uint8), 12
+        ),
+        lambda: native.add_binary(
+            np.zeros(1 << 12, np.uint8), np.array([4, 2], np.int64), np.zeros(8, np.uint8), 12
+        ),
+        lambda: native.add_binary(
+            np.zeros(1 << 12, np.uint8), np.array([-1, 2], np.int64), np.zeros(8, np.uint8), 12
+        ),
+        lambda: native.add_binary(np.zeros(1 << 12, np.uint8), np.zeros(0, np.int64), b"", 12),
+    ],
+)
+def test_kernels_refuse_buffers_they_would_overrun(call) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        call()
+
+
+def _counted(blocks: list[np.ndarray]) -> tuple[list, list]:
+    counts = NumpyCounts(blocks[0].dtype)
+    for block in blocks:
+        counts.add_counts(*NumpyCounts.of_block(block))
+    counts.consolidate()
+    return counts.values.tolist(), counts.counts.tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    blocks=st.lists(st.lists(st.integers(-50, 50), min_size=1, max_size=300), min_size=1, max_size=6),
+    spread=st.sampled_from([1, 3, 1_000, 10**9, 2**40]),
+)
+def test_integer_counts_are_exact_in_dense_and_sorted_layouts(blocks: list[list[int]], spread: int) -> None:
+    arrays = [np.array(b, dtype=np.int64) * spread for b in blocks]
+    oracle = collections.Counter(v for b in arrays for v in b.tolist())
+    assert _counted(arrays) == (sorted(oracle), [oracle[v] for v in sorted(oracle)])
+
+
+def test_counts_near_the_top_of_uint64_stay_exact() -> None:
+    top = np.uint64(2**64 - 1)
+    blocks = [np.array([top, top - np.uint64(3), top], dtype=np.uint64), np.array([top - np.uint64(1)], dtype=np.uint64)]
+    assert _counted(blocks) == ([2**64 - 4, 2**64 - 2, 2**64 - 1], [1, 1, 2])
