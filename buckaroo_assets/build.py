@@ -59,15 +59,15 @@ def build_bundle(
     on_block = window.add
     if progress is not None:
         on_block = _Reporter(window.add, progress, opened.rows_total, started)
-    rows = accumulate(opened.batches(config.block_rows), accumulators, config.block_rows, on_block)
+    rows, results = accumulate(opened.batches(config.block_rows), accumulators, config.block_rows, on_block)
     stats: dict[str, dict[str, Any]] = {}
-    for position, accumulator in enumerate(accumulators):
+    for position, result in enumerate(results):
         entry: dict[str, Any] = {
             "orig_col_name": opened.names[position],
             "dtype": opened.dtypes[position],
             "arrow_type": str(opened.schema.field(position).type),
         }
-        entry.update(accumulator.result())
+        entry.update(result)
         if position in skipped:
             entry["skipped"] = True
         if position in opened.notes:

@@ -187,7 +187,9 @@ def _from_parquet(fs: Any, path: str) -> Source:
                 reader = pq.ParquetFile(
                     handle, read_dictionary=text, pre_buffer=False, buffer_size=READ_BUFFER_BYTES
                 )
-                yield from reader.iter_batches(batch_size=batch_rows, use_threads=True)
+                # One decoding thread: the stats workers keep the other cores busy,
+                # and fewer allocating threads fragment memory less.
+                yield from reader.iter_batches(batch_size=batch_rows, use_threads=False)
 
     return Source(
         schema=schema,

@@ -2,9 +2,10 @@
 
 The stream is re-cut into canonical blocks of ``block_rows`` rows, so the
 floating-point sums (and with them every stat) are identical however the
-source happened to be chunked. A reader thread keeps at most two batches
+source happened to be chunked. A reader thread keeps at most two blocks
 ahead (bounded, so a fast source cannot outrun memory), and each block's
-columns are summarised in parallel: numpy and Arrow kernels release the GIL.
+columns are summarised in parallel: numpy, Arrow and the C kernels release
+the GIL.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pyarrow as pa
 
@@ -41,6 +44,19 @@ def canonical_blocks(batches: Iterable[pa.RecordBatch], block_rows: int) -> Iter
 
 def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
     return batches[0] if len(batches) == 1 else pa.concat_batches(batches)
+
+
+def returning_freed_memory(blocks: Iterable[pa.RecordBatch], every: int = 4) -> Iterator[pa.RecordBatch]:
+    """Pass blocks through, handing Arrow's cached free pages back to the OS every few.
+
+    Readers and workers allocate and free blocks from several threads; the
+    allocator keeps what they free for reuse, and over a long build that cache
+    grows well past what is alive. Returning it keeps the peak near the live set.
+    """
+    for count, block in enumerate(blocks, start=1):
+        if count % every == 0:
+            pa.default_memory_pool().release_unused()
+        yield block
 
 
 def prefetch(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
@@ -91,24 +107,46 @@ def accumulate(
     block_rows: int,
     on_block: BlockCallback | None = None,
     workers: int | None = None,
-) -> int:
-    """Feed every column of every block to its accumulator; returns the row count."""
+) -> tuple[int, list[dict[str, Any]]]:
+    """Feed every column of every block to its accumulator, then finalise them all.
+
+    Returns the row count and each column's stats. Columns are regrouped for
+    every block by what they cost on the previous one, so that the workers
+    finish a block together instead of waiting on one slow group.
+    """
     workers = max(1, min(workers or os.cpu_count() or 1, len(accumulators) or 1))
-    groups = [list(range(i, len(accumulators), workers)) for i in range(workers)]
+    cost = [0.0] * len(accumulators)
     rows = 0
 
     def summarise(block: pa.RecordBatch, columns: list[int]) -> None:
         for i in columns:
+            started = time.perf_counter()
             accumulators[i].update(block.column(i))
+            cost[i] = time.perf_counter() - started
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="buckaroo-assets-stats") as pool:
-        for block in canonical_blocks(prefetch(batches), block_rows):
+        # The reader thread also re-cuts the stream, so concatenating short
+        # batches overlaps with the stats of the previous block.
+        for block in prefetch(returning_freed_memory(canonical_blocks(batches, block_rows))):
             if on_block is not None:
                 on_block(block)
             rows += block.num_rows
             if workers == 1:
-                summarise(block, groups[0])
-            else:
-                for future in [pool.submit(summarise, block, g) for g in groups]:
-                    future.result()
-    return rows
+                summarise(block, list(range(len(accumulators))))
+                continue
+            tasks = [pool.submit(summarise, block, group) for group in balanced_groups(cost, 4 * workers)]
+            for task in tasks:
+                task.result()
+        results = list(pool.map(lambda accumulator: accumulator.result(), accumulators))
+    return rows, results
+
+
+def balanced_groups(cost: list[float], count: int) -> list[list[int]]:
+    """Split positions into at most ``count`` groups of similar total cost, heaviest group first."""
+    groups: list[list[int]] = [[] for _ in range(min(count, len(cost)))]
+    loads = [0.0] * len(groups)
+    for i in sorted(range(len(cost)), key=lambda i: -cost[i]):
+        lightest = loads.index(min(loads))
+        groups[lightest].append(i)
+        loads[lightest] += cost[i]
+    return [groups[g] for g in sorted(range(len(groups)), key=lambda g: -loads[g]) if groups[g]]

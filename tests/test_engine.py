@@ -1,0 +1,70 @@
+"""The block engine: scheduling never changes a stat, and failures surface."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import buckaroo_assets as ba
+from buckaroo_assets.stats.accumulators import accumulator_for
+from buckaroo_assets.stats.engine import accumulate, balanced_groups
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    cost=st.lists(st.floats(0, 1e3, allow_nan=False), max_size=60),
+    count=st.integers(1, 12),
+)
+def test_balanced_groups_cover_every_column_once(cost: list[float], count: int) -> None:
+    groups = balanced_groups(cost, count)
+    assert sorted(i for g in groups for i in g) == list(range(len(cost)))
+    assert len(groups) <= count and all(groups)
+    loads = [sum(cost[i] for i in g) for g in groups]
+    assert loads == sorted(loads, reverse=True)
+    if groups:
+        # Greedy longest-first: no group exceeds the ideal share by more than the largest item.
+        assert max(loads) <= sum(cost) / len(groups) + max(cost) + 1e-9
+
+
+def _table(rows: int) -> pa.Table:
+    rng = np.random.default_rng(7)
+    return pa.table(
+        {
+            "f": rng.normal(size=rows) * 1e6,
+            "i": rng.integers(0, 300_000, rows),
+            "s": pa.array([f"k{v}" for v in rng.integers(0, 5_000, rows)]),
+            "t": pa.array(rng.integers(0, 10**15, rows), type=pa.timestamp("us", tz="UTC")),
+            "b": rng.random(rows) < 0.3,
+        }
+    )
+
+
+def _run(table: pa.Table, workers: int, config: ba.StatsConfig) -> tuple[int, list[dict]]:
+    accumulators = [accumulator_for(f.type, config) for f in table.schema]
+    return accumulate(table.to_batches(max_chunksize=5_000), accumulators, config.block_rows, workers=workers)
+
+
+def test_stats_do_not_depend_on_the_number_of_workers() -> None:
+    table = _table(120_000)
+    config = ba.StatsConfig(block_rows=8_192, distinct_threshold=20_000)
+    one = _run(table, 1, config)
+    assert one[0] == 120_000
+    assert any(r.get("approximate") for r in one[1])  # the sketch path is exercised too
+    for workers in (2, 3, 8):
+        assert _run(table, workers, config) == one
+
+
+def test_an_error_in_one_column_stops_the_build_and_surfaces() -> None:
+    config = ba.StatsConfig(block_rows=1_000)
+    table = _table(10_000)
+    accumulators = [accumulator_for(f.type, config) for f in table.schema]
+
+    def explode(array: pa.Array) -> None:
+        raise RuntimeError("column i failed")
+
+    accumulators[1].update = explode
+    with pytest.raises(RuntimeError, match="column i failed"):
+        accumulate(table.to_batches(), accumulators, config.block_rows, workers=2)
