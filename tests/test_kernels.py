@@ -104,26 +104,36 @@ def test_kernels_refuse_buffers_they_would_overrun(call) -> None:
         call()
 
 
-def _counted(blocks: list[np.ndarray]) -> tuple[list, list]:
+def _counted(blocks: list[np.ndarray], by_block: bool) -> tuple[list, list]:
     counts = NumpyCounts(blocks[0].dtype)
-    for block in blocks:
-        counts.add_counts(*NumpyCounts.of_block(block))
+    for seen, block in enumerate(blocks, start=1):
+        if by_block:
+            counts.add_counts(*NumpyCounts.of_block(block))
+        else:
+            counts.add_values(block)
+        assert counts.distinct_upper_bound() >= len(np.unique(np.concatenate(blocks[:seen])))
     counts.consolidate()
     return counts.values.tolist(), counts.counts.tolist()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     blocks=st.lists(st.lists(st.integers(-50, 50), min_size=1, max_size=300), min_size=1, max_size=6),
-    spread=st.sampled_from([1, 3, 1_000, 10**9, 2**40]),
+    spreads=st.lists(st.sampled_from([1, 3, 1_000, 10**9, 2**40]), min_size=6, max_size=6),
+    shifts=st.lists(st.integers(-3000, 3000), min_size=6, max_size=6),
+    by_block=st.booleans(),
 )
-def test_integer_counts_are_exact_in_dense_and_sorted_layouts(blocks: list[list[int]], spread: int) -> None:
-    arrays = [np.array(b, dtype=np.int64) * spread for b in blocks]
+def test_integer_counts_are_exact_in_table_and_sorted_layouts(
+    blocks: list[list[int]], spreads: list[int], shifts: list[int], by_block: bool
+) -> None:
+    # Blocks of different ranges and offsets move the counts into, across and out of the table.
+    arrays = [np.array(b, dtype=np.int64) * spreads[i] + shifts[i] for i, b in enumerate(blocks)]
     oracle = collections.Counter(v for b in arrays for v in b.tolist())
-    assert _counted(arrays) == (sorted(oracle), [oracle[v] for v in sorted(oracle)])
+    assert _counted(arrays, by_block) == (sorted(oracle), [oracle[v] for v in sorted(oracle)])
 
 
-def test_counts_near_the_top_of_uint64_stay_exact() -> None:
+@pytest.mark.parametrize("by_block", [True, False])
+def test_counts_near_the_top_of_uint64_stay_exact(by_block: bool) -> None:
     top = np.uint64(2**64 - 1)
     blocks = [np.array([top, top - np.uint64(3), top], dtype=np.uint64), np.array([top - np.uint64(1)], dtype=np.uint64)]
-    assert _counted(blocks) == ([2**64 - 4, 2**64 - 2, 2**64 - 1], [1, 1, 2])
+    assert _counted(blocks, by_block) == ([2**64 - 4, 2**64 - 2, 2**64 - 1], [1, 1, 2])

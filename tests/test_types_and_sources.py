@@ -17,6 +17,8 @@ import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import buckaroo_assets as ba
 from buckaroo_assets import codec
@@ -97,6 +99,23 @@ def test_exact_power_sums(values: list[int]) -> None:
     assert exact_square_sum(np.array(values, dtype=np.int64)) == sum(v * v for v in values)
     unsigned = np.array([2**64 - 1, 2**40, 7], dtype=np.uint64)
     assert exact_square_sum(unsigned) == sum(int(v) ** 2 for v in unsigned)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(st.integers(-(2**63), 2**64 - 1), min_size=1, max_size=200),
+    magnitude=st.sampled_from([2**8, 2**23, 2**31, 2**40, 2**62, 2**64]),
+    repeat=st.sampled_from([1, 3_000]),
+)
+def test_exact_power_sums_with_a_bound_take_the_short_path_only_when_safe(
+    values: list[int], magnitude: int, repeat: int
+) -> None:
+    for dtype, shift in ((np.int64, magnitude // 2), (np.uint64, 0)):
+        kept = [v % magnitude - shift for v in values]  # int64: centred on 0; uint64: from 0
+        array = np.array(kept * repeat, dtype=dtype)
+        bound = max(abs(int(array.min())), abs(int(array.max())))
+        assert exact_sum(array, bound) == exact_sum(array) == sum(kept) * repeat
+        assert exact_square_sum(array, bound) == exact_square_sum(array) == sum(v * v for v in kept) * repeat
 
 
 @pytest.fixture

@@ -130,7 +130,7 @@ class NumberAccumulator(ColumnAccumulator):
         self.min = lo if self.min is None else min(self.min, lo)
         self.max = hi if self.max is None else max(self.max, hi)
         if not self.temporal:
-            self._add_moments(values, bool(np.isinf(lo) or np.isinf(hi)) if self.is_float else False)
+            self._add_moments(values, lo, hi)
         self.distribution.add_values(values)
 
     def _numpy_values(self, array: pa.Array) -> np.ndarray:
@@ -153,8 +153,9 @@ class NumberAccumulator(ColumnAccumulator):
             values = values + 0.0  # fold -0.0 into 0.0 so they count as one value
         return values
 
-    def _add_moments(self, values: np.ndarray, has_inf: bool) -> None:
-        if has_inf:
+    def _add_moments(self, values: np.ndarray, lo: Any, hi: Any) -> None:
+        """Fold a block into the moments; lo and hi are the block's extremes."""
+        if self.is_float and (np.isinf(lo) or np.isinf(hi)):
             self.pos_inf += int(np.count_nonzero(values == np.inf))
             self.neg_inf += int(np.count_nonzero(values == -np.inf))
             values = values[np.isfinite(values)]
@@ -169,9 +170,10 @@ class NumberAccumulator(ColumnAccumulator):
         else:
             # Integers keep exact power sums, so mean and std do not depend on
             # how the rows were split or merged.
+            bound = max(abs(int(lo)), abs(int(hi)))
             self.n += n
-            self.total += exact_sum(values)
-            self.square_total += exact_square_sum(values)
+            self.total += exact_sum(values, bound)
+            self.square_total += exact_square_sum(values, bound)
 
     def _merge_moments(self, n: int, total: float, m2: float) -> None:
         """Chan et al.'s pairwise update of (count, sum, centred second moment)."""
@@ -253,8 +255,14 @@ _CHUNK = 1 << 16  # int64 sums of 2**16 products below 2**46 cannot overflow
 _LIMB = 21
 
 
-def exact_sum(values: np.ndarray) -> int:
-    """Sum of int64/uint64 values as a Python int, never wrapping around."""
+def exact_sum(values: np.ndarray, bound: int | None = None) -> int:
+    """Sum of int64/uint64 values as a Python int, never wrapping around.
+
+    ``bound``, when given, is the largest absolute value: small enough, the
+    plain int64 sum cannot overflow and one pass does.
+    """
+    if bound is not None and bound * len(values) < 2**63:
+        return int(values.sum(dtype=np.int64))
     kind = values.dtype.type
     total = 0
     for start in range(0, len(values), _CHUNK):  # 2**16 halves of 32 bits fit in 64
@@ -265,8 +273,11 @@ def exact_sum(values: np.ndarray) -> int:
     return total
 
 
-def exact_square_sum(values: np.ndarray) -> int:
+def exact_square_sum(values: np.ndarray, bound: int | None = None) -> int:
     """Sum of squares as a Python int, via 21-bit limbs whose products fit int64."""
+    if bound is not None and bound * bound * len(values) < 2**63:
+        small = values.astype(np.int64, copy=False)
+        return int(np.dot(small, small))
     total = 0
     for start in range(0, len(values), _CHUNK):
         chunk = values[start : start + _CHUNK]

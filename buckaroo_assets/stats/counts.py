@@ -33,21 +33,53 @@ class NumpyCounts:
         self.counts = np.zeros(0, dtype=np.int64)
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
         self._pending_rows = 0
+        # Integers in a compact range are counted in place, table[v - base],
+        # which needs no sorting and knows its distinct count at every block.
+        self._table: np.ndarray | None = None
+        self._base = 0
+        self._table_distinct = 0
 
     @staticmethod
     def of_block(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Distinct values and counts of one block (nulls already removed)."""
         if len(values) == 0:
             return values, np.zeros(0, dtype=np.int64)
-        if values.dtype.kind in "iu":
-            lo, hi = int(values.min()), int(values.max())
-            if _dense_enough(lo, hi, len(values)):
-                base = values.dtype.type(lo)
-                return _present(np.bincount((values - base).astype(np.intp), minlength=hi - lo + 1), base)
+        dense = _dense_block(values)
+        if dense is not None:
+            return _present(dense[1], values.dtype.type(dense[0]))
         ordered = np.sort(values)
         starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
         counts = np.diff(np.append(starts, len(ordered))).astype(np.int64)
         return ordered[starts], counts
+
+    def add_values(self, values: np.ndarray) -> None:
+        """Count one block of values (nulls already removed)."""
+        if len(values) == 0:
+            return
+        dense = _dense_block(values)
+        if dense is None:
+            self.add_counts(*self.of_block(values))
+        elif not self._into_table(*dense):
+            self.add_counts(*_present(dense[1], values.dtype.type(dense[0])))
+
+    def _into_table(self, block_lo: int, block: np.ndarray) -> bool:
+        """Add a block's dense counts to the table, if the table stays compact."""
+        if self._table is None and (len(self.values) or self._pending):
+            return False
+        lo, hi = block_lo, block_lo + len(block) - 1
+        if self._table is not None:
+            lo, hi = min(lo, self._base), max(hi, self._base + len(self._table) - 1)
+        if not _dense_enough(lo, hi, self._table_distinct + int(np.count_nonzero(block))):
+            self.consolidate()  # leaves the table for sorted arrays
+            return False
+        if self._table is None or lo != self._base or hi - lo + 1 != len(self._table):
+            table = np.zeros(hi - lo + 1, dtype=np.int64)
+            if self._table is not None:
+                table[self._base - lo : self._base - lo + len(self._table)] = self._table
+            self._table, self._base = table, lo
+        self._table[block_lo - lo : block_lo - lo + len(block)] += block
+        self._table_distinct = int(np.count_nonzero(self._table))
+        return True
 
     def add_counts(self, values: np.ndarray, counts: np.ndarray) -> None:
         """Fold in counts of sorted, distinct values (as ``of_block`` returns them)."""
@@ -57,6 +89,9 @@ class NumpyCounts:
             self.consolidate()
 
     def consolidate(self) -> None:
+        if self._table is not None:
+            self.values, self.counts = _present(self._table, self.values.dtype.type(self._base))
+            self._table, self._table_distinct = None, 0
         if not self._pending:
             return
         parts = [(v, c) for v, c in [(self.values, self.counts), *self._pending] if len(v)]
@@ -79,14 +114,17 @@ class NumpyCounts:
         order = np.argsort(values, kind="stable")
         values, counts = values[order], counts[order]
         starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
-        self.values, self.counts = values[starts], np.add.reduceat(counts, starts)
+        if len(starts) == len(values):  # no value repeats across the parts
+            self.values, self.counts = values, counts
+        else:
+            self.values, self.counts = values[starts], np.add.reduceat(counts, starts)
 
     def merge(self, other: NumpyCounts) -> None:
         other.consolidate()
         self.add_counts(other.values, other.counts)
 
     def distinct_upper_bound(self) -> int:
-        return len(self.values) + self._pending_rows
+        return self._table_distinct + len(self.values) + self._pending_rows
 
     def ranked(self, k: int) -> tuple[list[Any], np.ndarray]:
         """Top-k values by count, ties broken by ascending value."""
@@ -98,6 +136,16 @@ class NumpyCounts:
 def _dense_enough(lo: int, hi: int, n: int) -> bool:
     """A table of hi - lo + 1 counters costs no more than sorting n values."""
     return hi - lo < 4 * n + 1024
+
+
+def _dense_block(values: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """(lo, counts of lo, lo + 1, ..., hi) for an integer block of compact range, else None."""
+    if values.dtype.kind not in "iu":
+        return None
+    lo, hi = int(values.min()), int(values.max())
+    if not _dense_enough(lo, hi, len(values)):
+        return None
+    return lo, np.bincount((values - values.dtype.type(lo)).astype(np.intp), minlength=hi - lo + 1)
 
 
 def _present(dense: np.ndarray, base: np.generic) -> tuple[np.ndarray, np.ndarray]:

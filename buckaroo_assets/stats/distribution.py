@@ -80,7 +80,8 @@ class Distribution:
     def add_values(self, values: np.ndarray) -> None:
         """Numeric fast path: once sketched, rows are hashed and strided, not counted."""
         if self.counts is not None:
-            self.add_counts(*NumpyCounts.of_block(values))
+            self.counts.add_values(values)
+            self._escalate_if_needed()
         else:
             self.sketch.add_values(values)
 

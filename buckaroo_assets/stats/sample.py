@@ -72,9 +72,11 @@ class WeightedSample:
             total = cumulative[-1]
             targets = (np.arange(self.capacity) + 0.5) * (total / self.capacity)
             chosen = np.searchsorted(cumulative, targets, side="right")
-            values = self.ops.take(values, chosen)
-            weights = np.full(self.capacity, total / self.capacity)
-            values, weights = _group_sorted(values, weights, self.ops)
+            # chosen ascends, so equal picks are adjacent: merge them by run length.
+            starts = np.flatnonzero(np.concatenate([[True], chosen[1:] != chosen[:-1]]))
+            repeats = np.diff(np.append(starts, len(chosen)))
+            values = self.ops.take(values, chosen[starts])
+            weights = repeats * (total / self.capacity)
         self.values, self.weights = values, weights
         # Keep the intake rate proportional to the space we have.
         while self.seen // self.stride > self.capacity:
@@ -98,4 +100,6 @@ def _group_sorted(values: Any, weights: np.ndarray, ops: ValueOps) -> tuple[Any,
     values = ops.take(values, order)
     weights = weights[order]
     starts = np.flatnonzero(np.concatenate([[True], ~ops.equal_next(values)]))
+    if len(starts) == len(weights):  # all distinct, as most sketched columns are
+        return values, weights
     return ops.take(values, starts), np.add.reduceat(weights, starts)
