@@ -5,8 +5,11 @@ Usage: ``python -m benchmarks._worker CONTENDER PATH``
 Imports are done before the clock starts; only the operation itself is timed
 with ``time.perf_counter``.  The result is one JSON line on stdout::
 
-    {"contender": ..., "seconds": ..., "peak_rss_kib": ..., "rss_before_kib": ...,
-     "vm_hwm_kib": ..., "late_imports": [...], "rows": ...}
+    {"contender": ..., "seconds": ..., "cpu_seconds": ..., "peak_rss_kib": ...,
+     "rss_before_kib": ..., "vm_hwm_kib": ..., "late_imports": [...], "rows": ...}
+
+``cpu_seconds`` is the user + system time of all the child's threads during the
+operation: less sensitive than wall time to what else the machine is doing.
 
 ``peak_rss_kib`` is ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` after the
 operation (KiB on Linux), i.e. the whole process's high-water mark including
@@ -108,6 +111,12 @@ CONTENDERS: dict[str, Callable[[str], Callable[[], Any]]] = {
 }
 
 
+def _cpu_seconds() -> float:
+    # User + system time of every thread of this process.
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _peak_kib() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
@@ -141,14 +150,17 @@ def main(argv: list[str]) -> None:
     _preimport(contender)
     modules_before = set(sys.modules)
     rss_before = _peak_kib()
+    cpu_started = _cpu_seconds()
     started = time.perf_counter()
     result = operation()
     seconds = time.perf_counter() - started
+    cpu_seconds = _cpu_seconds() - cpu_started
     peak = _peak_kib()
     late = sorted(m for m in set(sys.modules) - modules_before if not m.startswith("_"))
     record = {
         "contender": contender,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "peak_rss_kib": peak,
         "rss_before_kib": rss_before,
         "vm_hwm_kib": _vm_hwm_kib(),

@@ -57,6 +57,7 @@ FLATNESS_CONTENDER = "build_bundle"
 # Targets, also stated in docs/benchmarks.md.
 TARGET_RATIO = 1.5
 TARGET_PEAK_MB = 350.0
+MB_PER_MIB = 1.048576
 TARGET_FLAT_GROWTH = 0.10
 
 
@@ -162,7 +163,7 @@ def measure(
             samples[name].append(record)
             print(
                 f"  round {round_no + 1}: {name:<20} {record['seconds']:8.3f} s"
-                f"  peak {mib(record['peak_rss_kib']):7.1f} MiB",
+                f"  cpu {record['cpu_seconds']:7.3f} s  peak {mib(record['peak_rss_kib']):7.1f} MiB",
                 flush=True,
             )
     return samples, errors
@@ -180,6 +181,7 @@ def summarize(samples: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, A
             "median_s": statistics.median(seconds),
             "min_s": min(seconds),
             "max_s": max(seconds),
+            "cpu_s_median": statistics.median(r["cpu_seconds"] for r in records),
             "peak_rss_mib_median": statistics.median(peaks),
             "rss_before_mib_median": statistics.median(mib(r["rss_before_kib"]) for r in records),
             "late_imports": sorted({m for r in records for m in r.get("late_imports", [])}),
@@ -198,6 +200,7 @@ def format_table(summary: dict[str, dict[str, Any]], errors: dict[str, str]) -> 
         "median s",
         "min s",
         "x bare read",
+        "CPU s",
         "peak RSS MiB",
         "RSS after imports MiB",
     ]
@@ -213,12 +216,13 @@ def format_table(summary: dict[str, dict[str, Any]], errors: dict[str, str]) -> 
                     f"{e['median_s']:.3f}",
                     f"{e['min_s']:.3f}",
                     ratio,
+                    f"{e['cpu_s_median']:.3f}",
                     f"{e['peak_rss_mib_median']:.1f}",
                     f"{e['rss_before_mib_median']:.1f}",
                 ]
             )
         elif name in errors:
-            rows.append([label, "0", "FAILED", "", "", "", ""])
+            rows.append([label, "0", "FAILED", "", "", "", "", ""])
     return markdown_table(header, rows)
 
 
@@ -320,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if bb:
         targets["build_bundle_ratio_met"] = bb["ratio_to_bare_read"] <= TARGET_RATIO
-        targets["build_bundle_peak_rss_met"] = bb["peak_rss_mib_median"] <= TARGET_PEAK_MB
+        targets["build_bundle_peak_rss_met"] = bb["peak_rss_mib_median"] * MB_PER_MIB <= TARGET_PEAK_MB
     if big and "peak_rss_ratio_big_to_small" in big:
         targets["build_bundle_flat_met"] = (
             big["peak_rss_ratio_big_to_small"] <= 1 + TARGET_FLAT_GROWTH
@@ -328,8 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     if bb:
         print(
             f"\ntargets: build_bundle {bb['ratio_to_bare_read']:.2f}x bare read "
-            f"(target <= {TARGET_RATIO}x); peak RSS {bb['peak_rss_mib_median']:.1f} MiB "
-            f"(target <= {TARGET_PEAK_MB:.0f})"
+            f"(target <= {TARGET_RATIO}x); peak RSS {bb['peak_rss_mib_median']:.1f} MiB = "
+            f"{bb['peak_rss_mib_median'] * MB_PER_MIB:.1f} MB (target <= {TARGET_PEAK_MB:.0f} MB)"
         )
 
     results = {
