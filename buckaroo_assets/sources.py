@@ -21,7 +21,8 @@ from .stats.columns import pandas_dtype_name
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
-READ_BUFFER_BYTES = 1 << 20
+READ_BUFFER_BYTES = 1 << 20  # per column, local files
+REMOTE_READ_BUFFER_BYTES = 8 << 20  # per column, object stores: fewer, larger requests
 
 
 @dataclass
@@ -180,12 +181,12 @@ def _from_parquet(fs: Any, path: str) -> Source:
                 raise UnsupportedSourceError(
                     f"{fragment.path} does not have the same schema as the rest of {path}"
                 )
-            with filesystem.open_input_file(fragment.path) as handle:
-                # Without pre-buffering, and with a small read buffer, the reader
-                # holds about a megabyte per column instead of whole column
-                # chunks: memory stays flat as files and row groups grow.
+            with _open_for_columns(fs, filesystem, fragment.path) as handle:
+                # Without pre-buffering, and with a bounded read buffer, the
+                # reader holds a few megabytes per column instead of whole
+                # column chunks: memory stays flat as files and row groups grow.
                 reader = pq.ParquetFile(
-                    handle, read_dictionary=text, pre_buffer=False, buffer_size=READ_BUFFER_BYTES
+                    handle, read_dictionary=text, pre_buffer=False, buffer_size=_read_buffer(filesystem)
                 )
                 # One decoding thread: the stats workers keep the other cores busy,
                 # and fewer allocating threads fragment memory less.
@@ -199,6 +200,26 @@ def _from_parquet(fs: Any, path: str) -> Source:
         kind="parquet",
         rows_total=sum(f.count_rows() for f in fragments),
     )
+
+
+def _open_for_columns(fs: Any, filesystem: Any, path: str) -> Any:
+    """A file for reading column chunks, which jump around the file.
+
+    fsspec files read ahead by default (50 MB blocks for S3): each jump to
+    another column would fetch a whole block, several times the file in all.
+    Remote files are opened without that cache, so each read is one ranged GET.
+    """
+    from pyarrow.fs import LocalFileSystem
+
+    if isinstance(filesystem, LocalFileSystem):
+        return filesystem.open_input_file(path)
+    return pa.PythonFile(fs.open(path, "rb", cache_type="none"), mode="r")
+
+
+def _read_buffer(filesystem: Any) -> int:
+    from pyarrow.fs import LocalFileSystem
+
+    return READ_BUFFER_BYTES if isinstance(filesystem, LocalFileSystem) else REMOTE_READ_BUFFER_BYTES
 
 
 def _is_text(t: pa.DataType) -> bool:

@@ -247,3 +247,34 @@ def test_counts_of_64_bit_extremes_stay_exact(values: list[int | None]) -> None:
     assert stats["distinct_count"] == len(set(present))
     assert (stats["min"], stats["max"]) == (min(present), max(present))
     assert stats["most_freq"] == by_count[0]
+
+
+def test_a_parquet_file_on_s3_is_fetched_once_not_once_per_column(s3_server, tmp_path, monkeypatch) -> None:
+    """Column chunks jump around the file; a read-ahead cache would refetch blocks per jump."""
+    import fsspec
+    import s3fs
+
+    rng = np.random.default_rng(3)
+    table = pa.table({f"c{i}": rng.normal(size=120_000) for i in range(12)})
+    local = tmp_path / "wide.parquet"
+    pq.write_table(table, local, row_group_size=40_000, compression="none")
+    bucket = s3_server.new_bucket()
+    # Small read-ahead blocks, so the test file spans many of them as a big file would.
+    options = {**s3_server.storage_options, "default_block_size": 1 << 20}
+    fs = fsspec.filesystem("s3", **options)
+    fs.put(str(local), f"{bucket}/wide.parquet")
+
+    fetched: list[int] = []
+    original = s3fs.core.S3File._fetch_range
+
+    def counting(self, start: int, end: int) -> bytes:
+        data = original(self, start, end)
+        fetched.append(len(data))
+        return data
+
+    monkeypatch.setattr(s3fs.core.S3File, "_fetch_range", counting)
+    bundle = ba.build_bundle(f"s3://{bucket}/wide.parquet", data_id="wide", storage_options=options)
+    expected = ba.build_bundle(table, data_id="wide")
+    assert bundle.stats == expected.stats
+    size = local.stat().st_size
+    assert size <= sum(fetched) <= 1.05 * size, (sum(fetched), size, len(fetched))
