@@ -9,8 +9,8 @@ generated locally on first use under ``.buckaroo/data``; bundles go to
 import os
 from pathlib import Path
 
+from buckaroo_assets.build.example_data import example_paths
 from buckaroo_assets.dagster import BundleStoreResource, Dataset, buckaroo_definitions
-from buckaroo_assets.examples import example_paths
 
 PROJECT = Path(__file__).resolve().parent / ".buckaroo"
 STORE_URL = os.environ.get("BUCKAROO_STORE_URL") or (PROJECT / "store").as_uri()

@@ -46,12 +46,12 @@ PREIMPORTS: dict[str, tuple[str, ...]] = {
         "fsspec",
         "fsspec.implementations.chained",
         "fsspec.implementations.local",
-        "buckaroo_assets.bundle",
-        "buckaroo_assets.sources",
+        "buckaroo_assets.bundle.model",
+        "buckaroo_assets.build.sources",
     ),
     "pandas_describe": (*_PYARROW_LAZY, "pandas.core.arrays.arrow.extension_types"),
 }
-PREIMPORTS["build_bundle_hashed"] = (*PREIMPORTS["build_bundle"], "buckaroo_assets.identity")
+PREIMPORTS["build_bundle_hashed"] = (*PREIMPORTS["build_bundle"], "buckaroo_assets.build.data_id")
 
 
 def _preimport(contender: str) -> None:

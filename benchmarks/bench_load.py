@@ -252,8 +252,8 @@ def stored_bytes(fs: Any, root: str) -> dict[str, int]:
 
 def measure_put_local(bundle: Any, store_root: Path, repeats: int) -> dict[str, Any]:
     """``BundleStore.put`` into a new, empty folder each time (the pack is always written)."""
-    from buckaroo_assets.packing import pack_bundle
-    from buckaroo_assets.store import BundleStore
+    from buckaroo_assets.store.bundle_store import BundleStore
+    from buckaroo_assets.store.packing import pack_bundle
 
     pack_ms = []
     for _ in range(repeats):
@@ -515,7 +515,7 @@ def boto3_client(endpoint: str) -> Any:
 
 def window_parquet(manifest_raw: bytes, pack: bytes) -> bytes:
     """The window part of a pack: the exact Parquet bytes the bundle stores."""
-    from buckaroo_assets import codec
+    from buckaroo_assets.bundle import codec
 
     manifest = codec.loads(manifest_raw)
     part = next(p for p in manifest["parts"] if p["name"] == "window")  # type: ignore[index]
@@ -531,8 +531,8 @@ def measure_s3(
     import s3fs
 
     import buckaroo_assets as ba
-    from buckaroo_assets.reader import open_store
-    from buckaroo_assets.store import BundleStore
+    from buckaroo_assets.store.bundle_store import BundleStore
+    from buckaroo_assets.store.locate import open_store
 
     out: dict[str, Any] = {}
     with moto_server() as (endpoint, server_log):
@@ -901,7 +901,7 @@ def main(argv: list[str] | None = None) -> int:
     print("machine: " + ", ".join(f"{k}={v}" for k, v in facts.items()), flush=True)
 
     import buckaroo_assets as ba
-    from buckaroo_assets.store import BundleStore
+    from buckaroo_assets.store.bundle_store import BundleStore
 
     path = data_file(args.rows)
     bundle, build_s = build(path)

@@ -6,29 +6,29 @@ when one of the names below is first used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import lazy_exports
 from .version import __version__
 
 _EXPORTS = {
-    "Bundle": "buckaroo_assets.bundle",
-    "build_bundle": "buckaroo_assets.build",
-    "StatsConfig": "buckaroo_assets.config",
-    "data_id_for": "buckaroo_assets.identity",
-    "validate_data_id": "buckaroo_assets.identity",
+    "Bundle": "buckaroo_assets.bundle.model",
+    "build_bundle": "buckaroo_assets.build.builder",
+    "StatsConfig": "buckaroo_assets.bundle.config",
+    "data_id_for": "buckaroo_assets.build.data_id",
+    "validate_data_id": "buckaroo_assets.bundle.ids",
     "BuckarooAssetsError": "buckaroo_assets.errors",
     "UnsafeDataIdError": "buckaroo_assets.errors",
     "UnsupportedSourceError": "buckaroo_assets.errors",
     "UnsupportedColumnError": "buckaroo_assets.errors",
-    "column_key": "buckaroo_assets.stats.columns",
-    "BundleStore": "buckaroo_assets.store",
-    "load_bundle": "buckaroo_assets.reader",
-    "aload_bundle": "buckaroo_assets.reader",
-    "prewarm": "buckaroo_assets.reader",
-    "cache_report": "buckaroo_assets.reader",
-    "clear_cache": "buckaroo_assets.reader",
-    "configure_cache": "buckaroo_assets.reader",
+    "column_key": "buckaroo_assets.bundle.columns",
+    "BundleStore": "buckaroo_assets.store.bundle_store",
+    "load_bundle": "buckaroo_assets.reader.load",
+    "aload_bundle": "buckaroo_assets.reader.load",
+    "prewarm": "buckaroo_assets.reader.load",
+    "cache_report": "buckaroo_assets.reader.load",
+    "clear_cache": "buckaroo_assets.reader.load",
+    "configure_cache": "buckaroo_assets.reader.load",
     "BundleError": "buckaroo_assets.errors",
     "BundleNotFound": "buckaroo_assets.errors",
     "BundleMismatch": "buckaroo_assets.errors",
@@ -63,9 +63,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .build import build_bundle
-    from .bundle import Bundle
-    from .config import StatsConfig
+    from .build.builder import build_bundle
+    from .build.data_id import data_id_for
+    from .bundle.columns import column_key
+    from .bundle.config import StatsConfig
+    from .bundle.ids import validate_data_id
+    from .bundle.model import Bundle
     from .errors import (
         BuckarooAssetsError,
         BundleCorrupted,
@@ -77,8 +80,7 @@ if TYPE_CHECKING:
         UnsupportedColumnError,
         UnsupportedSourceError,
     )
-    from .identity import data_id_for, validate_data_id
-    from .reader import (
+    from .reader.load import (
         aload_bundle,
         cache_report,
         clear_cache,
@@ -86,18 +88,7 @@ if TYPE_CHECKING:
         load_bundle,
         prewarm,
     )
-    from .stats.columns import column_key
-    from .store import BundleStore
+    from .store.bundle_store import BundleStore
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'buckaroo_assets' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

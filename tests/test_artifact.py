@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import buckaroo_assets as ba
-from buckaroo_assets.artifact import SUMMARY_ROWS
 from buckaroo_assets.errors import ViewerUnavailable
+from buckaroo_assets.viewer.artifact import SUMMARY_ROWS
 
 
 def decode(envelope: dict[str, Any]) -> pa.Table:

@@ -26,9 +26,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import buckaroo_assets as ba
-from buckaroo_assets import codec
-from buckaroo_assets.cli import human_size, main, parse_duration, parse_options
-from buckaroo_assets.reader import STORE_ENV
+from buckaroo_assets.bundle import codec
+from buckaroo_assets.cli import main
+from buckaroo_assets.cli.arguments import parse_duration, parse_options
+from buckaroo_assets.store.locate import STORE_ENV
+from buckaroo_assets.units import human_size
 
 from .conftest import S3Server
 

@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buckaroo_assets import codec
-from buckaroo_assets.codec import (
+from buckaroo_assets.bundle import codec
+from buckaroo_assets.bundle.codec import (
     MalformedEncodingError,
     UnsupportedValueError,
     decode,
@@ -604,7 +604,7 @@ def test_import_does_not_load_numpy_pandas_or_pyarrow(isolated: bool) -> None:
         "sys.modules['buckaroo_assets'] = pkg\n"
     )
     script = (
-        "import sys\n" + (stub if isolated else "") + "import buckaroo_assets.codec as c\n"
+        "import sys\n" + (stub if isolated else "") + "import buckaroo_assets.bundle.codec as c\n"
         "assert c.loads(c.dumps({'a': (1, 2.5)})) == {'a': (1, 2.5)}\n"
         "print(sorted(m for m in ('numpy', 'pandas', 'pyarrow') if m in sys.modules))\n"
     )

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from buckaroo_assets.codec import dumps, loads
-from buckaroo_assets.config import StatsConfig
+from buckaroo_assets.bundle.codec import dumps, loads
+from buckaroo_assets.bundle.config import StatsConfig
 from buckaroo_assets.version import STATS_ENGINE_VERSION
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ def test_default_config_id_is_32_lowercase_hex() -> None:
 def test_config_id_stable_across_processes_and_hash_seeds() -> None:
     names = ["b", "a", 3, ("x", 1), ("x", "1"), "zz", 0, None, 2.5]
     code = f"""
-        from buckaroo_assets.config import StatsConfig
+        from buckaroo_assets.bundle.config import StatsConfig
         names = {names!r}
         ids = {{StatsConfig(skip_columns=names).config_id,
                 StatsConfig(skip_columns=list(reversed(names))).config_id,
@@ -227,7 +227,7 @@ def test_import_is_light() -> None:
     out = run_python(
         """
         import sys
-        import buckaroo_assets.config
+        import buckaroo_assets.bundle.config
         heavy = {"pandas", "polars", "dagster"}
         print(sorted(m for m in sys.modules if m.split(".")[0] in heavy))
         """

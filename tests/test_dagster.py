@@ -28,7 +28,6 @@ import pyarrow.parquet as pq
 import pytest
 
 import buckaroo_assets as ba
-from buckaroo_assets import file_hashes
 from buckaroo_assets.dagster import (
     BundleStoreResource,
     Dataset,
@@ -36,6 +35,7 @@ from buckaroo_assets.dagster import (
     frame_bundle_asset,
     partitioned_bundle_checks,
 )
+from buckaroo_assets.store import file_hashes
 
 from .conftest import S3Server, bytes_read
 
@@ -323,7 +323,7 @@ def test_metadata_links_to_the_viewer_page_of_a_running_server(
 ) -> None:
     import urllib.request
 
-    from buckaroo_assets.server import BundleServer
+    from buckaroo_assets.viewer.server import BundleServer
 
     with BundleServer(setup.store) as server:
         defs = buckaroo_definitions(

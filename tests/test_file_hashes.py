@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import buckaroo_assets as ba
-from buckaroo_assets import file_hashes
+from buckaroo_assets.store import file_hashes
 
 from .conftest import bytes_read
 

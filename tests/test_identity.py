@@ -21,8 +21,9 @@ from fsspec.implementations.memory import MemoryFileSystem
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from buckaroo_assets.build.data_id import data_id_for
+from buckaroo_assets.bundle.ids import DATA_ID_MAX_LENGTH, validate_data_id
 from buckaroo_assets.errors import BuckarooAssetsError, UnsafeDataIdError
-from buckaroo_assets.identity import DATA_ID_MAX_LENGTH, data_id_for, validate_data_id
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ID_RE = r"(file|s3etag|dir|arrow|pandas)-[0-9a-f]{32}"
@@ -525,7 +526,7 @@ def test_ids_stable_across_processes(tmp_path: Path) -> None:
     code = f"""
         import json
         import numpy as np, pandas as pd, pyarrow as pa
-        from buckaroo_assets.identity import data_id_for
+        from buckaroo_assets.build.data_id import data_id_for
         df = pd.DataFrame({{"a": [1, "x", None], 0: [1.5, 2.5, None], ("m", 1): ["p", "q", "r"]}})
         t = pa.table({{"x": [1, None, 3], "s": ["a", "b", None]}})
         print(json.dumps([data_id_for(df), data_id_for(t), data_id_for({str(p)!r})]))
@@ -542,7 +543,7 @@ def test_import_is_light() -> None:
     out = run_python(
         """
         import sys
-        import buckaroo_assets.identity
+        import buckaroo_assets.build.data_id
         heavy = {"pandas", "polars", "dagster"}
         print(sorted(m for m in sys.modules if m.split(".")[0] in heavy))
         """

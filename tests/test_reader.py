@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 import buckaroo_assets as ba
-from buckaroo_assets.cache import BundleCache, FifoLimiter
+from buckaroo_assets.reader.cache import BundleCache, FifoLimiter
 
 
 def _table(rows: int, seed: int = 0) -> pa.Table:
@@ -423,7 +423,7 @@ def test_loading_and_viewing_import_neither_pandas_nor_dagster_nor_the_stats_eng
         f"b = ba.load_bundle({published.data_id!r}, store={store_url!r}, "
         f"config={published.config_id!r})\n"
         "b.to_buckaroo_artifact('Buckaroo')\n"  # the viewer is on the reader path too
-        "import buckaroo_assets.server\n"
+        "import buckaroo_assets.viewer.server\n"
         "heavy = [m for m in ('pandas', 'dagster', 'polars', 'buckaroo', "
         "'buckaroo_assets.stats.engine', 'buckaroo_assets.build') if m in sys.modules]\n"
         "print(json.dumps({'heavy': heavy, 'rows': b.rows}))\n"

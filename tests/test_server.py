@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import buckaroo_assets as ba
-from buckaroo_assets.artifact import json_safe
-from buckaroo_assets.server import BundleServer
+from buckaroo_assets.viewer.artifact import json_safe
+from buckaroo_assets.viewer.server import BundleServer
 
 
 def get(url: str, method: str = "GET") -> tuple[int, bytes, dict[str, str]]:

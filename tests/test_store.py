@@ -34,7 +34,7 @@ import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
 import buckaroo_assets as ba
-from buckaroo_assets import codec
+from buckaroo_assets.bundle import codec
 from buckaroo_assets.errors import UnsafeDataIdError
 from buckaroo_assets.store import BundleStore, VerifyReport
 
@@ -709,7 +709,7 @@ print(json.dumps([entry.data_id, entry.config_id]))
 READ_IN_CHILD = """
 import json, sys
 import buckaroo_assets as ba
-from buckaroo_assets import codec
+from buckaroo_assets.bundle import codec
 url, options, data_id = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 bundle = ba.load_bundle(data_id, store=url, storage_options=options)
 print(json.dumps({

@@ -21,7 +21,7 @@ import pytest
 from botocore.exceptions import BotoCoreError
 
 import buckaroo_assets as ba
-from buckaroo_assets import codec
+from buckaroo_assets.bundle import codec
 from buckaroo_assets.store import BundleStore, VerifyReport
 
 from .conftest import S3Server, free_port
@@ -174,7 +174,7 @@ def test_a_store_that_dies_after_the_pack_fails_the_put_and_publishes_nothing() 
         )
         writer = case.open()
         seen: dict[str, Any] = {}
-        real_write = writer._write
+        real_write = writer.files.write
 
         def write(path: str, data: bytes) -> None:
             if path.endswith("/manifest.json"):
@@ -186,7 +186,7 @@ def test_a_store_that_dies_after_the_pack_fails_the_put_and_publishes_nothing() 
                 server.stop()
             real_write(path, data)
 
-        writer._write = write  # type: ignore[method-assign]
+        writer.files.write = write  # type: ignore[method-assign]
         with pytest.raises((BotoCoreError, OSError)):
             writer.put(bundle_of(3, data_id="dying"), dataset="dying")
         assert seen["listed"] == []

@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import buckaroo_assets as ba
-from buckaroo_assets import codec
-from buckaroo_assets.stats.accumulators import exact_square_sum, exact_sum
+from buckaroo_assets.bundle import codec
+from buckaroo_assets.stats.exact_sums import exact_square_sum, exact_sum
 
 N = 40
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 import buckaroo_assets as ba
-from buckaroo_assets.artifact import SUMMARY_ROWS
-from buckaroo_assets.server import BundleServer
+from buckaroo_assets.viewer.artifact import SUMMARY_ROWS
+from buckaroo_assets.viewer.server import BundleServer
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 HOSTILE = "</script><script>document.title='pwned'</script>"

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator, Sequence
 
 import dagster as dg
 
-from ..bundle import Bundle
+from ..bundle.model import Bundle
 from ..errors import BundleError
-from ..store import BundleStore
+from ..store.bundle_store import BundleStore
 from .naming import partition_dataset
 from .resource import BundleStoreResource
 

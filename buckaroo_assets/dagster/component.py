@@ -31,7 +31,7 @@ from typing import Annotated, Any
 import dagster as dg
 from pydantic import Field, field_validator, model_validator
 
-from ..config import StatsConfig
+from ..bundle.config import StatsConfig
 from .datasets import Dataset, check_distinct_asset_names
 from .definitions import buckaroo_definitions
 from .naming import asset_name

@@ -15,10 +15,10 @@ from typing import Any
 
 import dagster as dg
 
-from ..config import StatsConfig
-from ..identity import data_id_for
-from ..publish import ensure_bundle
-from ..store import BundleStore
+from ..build.data_id import data_id_for
+from ..build.publish import ensure_bundle
+from ..bundle.config import StatsConfig
+from ..store.bundle_store import BundleStore
 from .metadata import materialize_result
 from .naming import asset_name
 from .progress import RunProgress

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from ..config import StatsConfig
+from ..bundle.config import StatsConfig
 from .automation import new_versions_sensor, prewarm_schedule
 from .checks import bundle_checks, partitioned_bundle_checks
 from .datasets import Dataset, dataset_bundle_assets, dataset_keys

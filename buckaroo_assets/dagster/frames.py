@@ -11,9 +11,9 @@ from typing import Any
 
 import dagster as dg
 
-from ..config import StatsConfig
-from ..identity import data_id_for
-from ..publish import ensure_bundle
+from ..build.data_id import data_id_for
+from ..build.publish import ensure_bundle
+from ..bundle.config import StatsConfig
 from .metadata import materialize_result
 from .naming import dataset_for_asset, partition_dataset
 from .progress import RunProgress

@@ -10,8 +10,8 @@ from typing import Any
 
 import dagster as dg
 
-from ..bundle import Bundle
-from ..publish import Published
+from ..build.publish import Published
+from ..bundle.model import Bundle
 from ..store import BundleEntry, BundleStore
 from .progress import RunProgress
 

@@ -7,7 +7,7 @@ import re
 
 import dagster as dg
 
-from ..identity import validate_data_id
+from ..bundle.ids import validate_data_id
 
 __all__ = ["asset_name", "dataset_for_asset", "partition_dataset"]
 

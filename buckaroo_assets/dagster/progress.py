@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..build import BuildProgress
+from ..build.builder import BuildProgress
 
 __all__ = ["RunProgress"]
 

@@ -9,8 +9,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from ..reader import STORE_ENV, open_store
-from ..store import BundleStore
+from ..store.bundle_store import BundleStore
+from ..store.locate import STORE_ENV, open_store
 
 __all__ = ["DEFAULT_STORE_FOLDER", "BundleStoreResource", "default_store_url"]
 

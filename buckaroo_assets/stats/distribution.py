@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..config import StatsConfig
 from .counts import ArrowCounts, NumpyCounts
 from .hll import HyperLogLog
 from .sample import WeightedSample
+from .settings import StatsSettings
 
 # Feeds values (a numpy array or an Arrow array, as the counts hold them) to a sketch.
 SketchAdder = Callable[[HyperLogLog, Any], None]
@@ -39,7 +39,7 @@ class Summary:
 
 
 class _Sketch:
-    def __init__(self, counts: NumpyCounts | ArrowCounts, adder: SketchAdder, config: StatsConfig):
+    def __init__(self, counts: NumpyCounts | ArrowCounts, adder: SketchAdder, config: StatsSettings):
         counts.consolidate()
         self.hll = HyperLogLog(config.hll_precision)
         adder(self.hll, counts.values)
@@ -63,7 +63,7 @@ class Distribution:
     """Exact value counts that degrade to sketches past the configured threshold."""
 
     def __init__(
-        self, counts: NumpyCounts | ArrowCounts, adder: SketchAdder, config: StatsConfig
+        self, counts: NumpyCounts | ArrowCounts, adder: SketchAdder, config: StatsSettings
     ) -> None:
         self.counts: NumpyCounts | ArrowCounts | None = counts
         self.sketch: _Sketch | None = None

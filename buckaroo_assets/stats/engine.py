@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .accumulators import ColumnAccumulator
+from .column_accumulator import ColumnAccumulator
 
 BlockCallback = Callable[[pa.RecordBatch], None]
 

@@ -1,0 +1,92 @@
+"""Strings, binary and decimals: counted by value with Arrow kernels, sketched past the threshold."""
+
+from __future__ import annotations
+
+import decimal
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .column_accumulator import ColumnAccumulator
+from .counts import ArrowCounts
+from .distribution import Distribution
+from .hll import HyperLogLog
+from .settings import StatsSettings
+
+_DECIMAL_CONTEXT = decimal.Context(prec=120)
+
+
+class BinaryLikeAccumulator(ColumnAccumulator):
+    """Strings, binary, fixed-size binary and decimals, counted with Arrow kernels."""
+
+    def __init__(self, arrow_type: pa.DataType, config: StatsSettings) -> None:
+        super().__init__(arrow_type, config)
+        value_type = arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
+        self.value_type = value_type
+        self.is_decimal = pa.types.is_decimal(value_type)
+        self.has_empty = not (self.is_decimal or pa.types.is_fixed_size_binary(value_type))
+        unified = ArrowCounts.of_block(pa.array([], type=value_type))[0].type
+        self.distribution = Distribution(ArrowCounts(unified), _sketch_adder(unified), config)
+        self.min: Any = None
+        self.max: Any = None
+        self.empty_count = 0
+        self.total = decimal.Decimal(0)
+
+    def _update(self, array: pa.Array) -> None:
+        values, counts = ArrowCounts.of_block(array)
+        if len(values) == 0:
+            return
+        lo, hi = _min_max(values)
+        self.min = lo if self.min is None else min(self.min, lo)
+        self.max = hi if self.max is None else max(self.max, hi)
+        if self.has_empty:
+            empty = pc.equal(pc.binary_length(values), 0).to_numpy(zero_copy_only=False)
+            self.empty_count += int(counts[empty].sum())
+        if self.is_decimal:
+            with decimal.localcontext(_DECIMAL_CONTEXT):
+                self.total += sum(
+                    (v * int(c) for v, c in zip(values.to_pylist(), counts, strict=True)),
+                    decimal.Decimal(0),
+                )
+        self.distribution.add_counts(values, counts)
+
+    def merge(self, other: BinaryLikeAccumulator) -> None:
+        super().merge(other)
+        self._merge_extremes(other)
+        self.empty_count += other.empty_count
+        with decimal.localcontext(_DECIMAL_CONTEXT):
+            self.total += other.total
+        self.distribution.merge(other.distribution)
+
+    def result(self) -> dict[str, Any]:
+        stats = super().result()
+        if self.has_empty:
+            stats["empty_count"] = self.empty_count
+        if self.min is None:
+            return stats
+        summary = self.distribution.summarize(self._top_needed())
+        self._with_summary(stats, summary)
+        stats["min"], stats["max"] = self.min, self.max
+        if self.is_decimal:
+            non_null = self.length - self.null_count
+            with decimal.localcontext(_DECIMAL_CONTEXT):
+                stats["sum"] = self.total
+                stats["mean"] = self.total / non_null
+        stats["histogram"] = self._categorical(stats, summary, [str(v) for v in summary.top_values])
+        return stats
+
+
+def _min_max(values: pa.Array) -> tuple[Any, Any]:
+    try:
+        result = pc.min_max(values)
+        return result["min"].as_py(), result["max"].as_py()
+    except pa.ArrowNotImplementedError:
+        python_values = values.to_pylist()
+        return min(python_values), max(python_values)
+
+
+def _sketch_adder(t: pa.DataType):
+    if pa.types.is_decimal(t) or pa.types.is_fixed_size_binary(t):
+        return HyperLogLog.add_fixed_size_bytes
+    return HyperLogLog.add_binary_like

@@ -1,0 +1,109 @@
+"""The base of every per-column accumulator: fed block by block, mergeable, finalised once.
+
+An accumulator keeps only per-column state (counts, moments, extremes, a
+Distribution), so memory never grows with the number of rows, and
+``a.merge(b)`` gives the stats of the concatenated data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from . import histogram
+from .distribution import Summary
+from .settings import StatsSettings
+
+
+def frequency_keys(k: int) -> list[str]:
+    """Buckaroo's names for the k most frequent values: most_freq, 2nd_freq, ..."""
+    suffix = {2: "nd", 3: "rd"}
+    return ["most_freq"] + [f"{i}{suffix.get(i, 'th')}_freq" for i in range(2, k + 1)]
+
+
+class ColumnAccumulator:
+    """Counts rows and nulls; subclasses add what their type supports."""
+
+    def __init__(self, arrow_type: pa.DataType, config: StatsSettings) -> None:
+        self.type = arrow_type
+        self.config = config
+        self.length = 0
+        self.null_count = 0
+
+    def update(self, array: pa.Array) -> None:
+        self.length += len(array)
+        self.null_count += array.null_count
+        self._update(array)
+
+    def _update(self, array: pa.Array) -> None:
+        """Nested and null columns: counts only."""
+
+    def merge(self, other: ColumnAccumulator) -> None:
+        self.length += other.length
+        self.null_count += other.null_count
+
+    def _merge_extremes(self, other: ColumnAccumulator) -> None:
+        for bound, pick in (("min", min), ("max", max)):
+            mine, theirs = getattr(self, bound), getattr(other, bound)
+            setattr(self, bound, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
+
+    def result(self) -> dict[str, Any]:
+        stats = empty_stats(self.config)
+        stats.update(length=self.length, null_count=self.null_count)
+        stats["non_null_count"] = self.length - self.null_count
+        if self.length and self.null_count == self.length:
+            stats["histogram"] = histogram.categorical_histogram([], [], 0, 0, self.length, 1.0)
+        return stats
+
+    def _with_summary(self, stats: dict[str, Any], summary: Summary) -> None:
+        """Fill the count-derived stats shared by every value-bearing type."""
+        stats.update(
+            distinct_count=summary.distinct_count,
+            distinct_count_exact=summary.exact,
+            unique_count=summary.unique_count,
+        )
+        keys = frequency_keys(self.config.top_k)
+        for key, value in zip(keys, summary.top_values, strict=False):
+            stats[key] = value
+        if not summary.exact:
+            stats["approximate"] = ["distinct_count", "unique_count", *keys, "median", "histogram"]
+
+    def _categorical(self, stats: dict[str, Any], summary: Summary, names: list[str]) -> list[dict]:
+        top = self.config.categorical_histogram_top
+        non_null = self.length - self.null_count
+        counts = summary.top_counts[:top]
+        return histogram.categorical_histogram(
+            names[:top],
+            counts,
+            non_null - sum(counts),
+            summary.unique_count,
+            self.length,
+            self.null_count / self.length if self.length else 0.0,
+        )
+
+    def _top_needed(self) -> int:
+        return max(self.config.top_k, self.config.categorical_histogram_top)
+
+
+def empty_stats(config: StatsSettings) -> dict[str, Any]:
+    stats: dict[str, Any] = dict.fromkeys(
+        (
+            "length",
+            "null_count",
+            "non_null_count",
+            "distinct_count",
+            "distinct_count_exact",
+            "unique_count",
+            "empty_count",
+            "min",
+            "max",
+            "mean",
+            "std",
+            "median",
+            "sum",
+        )
+    )
+    stats.update(dict.fromkeys(frequency_keys(config.top_k)))
+    stats.update(histogram=[], histogram_bins=[])
+    return stats

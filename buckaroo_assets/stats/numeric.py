@@ -1,0 +1,193 @@
+"""Ints, uints, floats and temporal columns: exact moments, extremes and a Distribution."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from . import histogram
+from .column_accumulator import ColumnAccumulator, frequency_keys
+from .counts import NumpyCounts
+from .distribution import Distribution
+from .exact_sums import exact_square_sum, exact_sum
+from .hll import HyperLogLog
+from .kinds import Kind, kind_of
+from .settings import StatsSettings
+
+
+class NumberAccumulator(ColumnAccumulator):
+    """Ints, uints, floats and temporal ticks, all as numpy arrays."""
+
+    def __init__(self, arrow_type: pa.DataType, config: StatsSettings) -> None:
+        super().__init__(arrow_type, config)
+        value_type = arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
+        self.value_type = value_type
+        self.temporal = kind_of(value_type) is Kind.TEMPORAL
+        self.is_float = pa.types.is_floating(value_type)
+        self.dtype = np.dtype(
+            np.float64
+            if self.is_float
+            else np.uint64
+            if pa.types.is_unsigned_integer(value_type)
+            else np.int64
+        )
+        self.distribution = Distribution(NumpyCounts(self.dtype), HyperLogLog.add_numbers, config)
+        self.min: Any = None
+        self.max: Any = None
+        self.n = 0  # finite values in the moments
+        self.total: int | float = 0
+        self.m2 = 0.0  # floats: centred second moment
+        self.square_total = 0  # integers: exact sum of squares
+        self.pos_inf = 0
+        self.neg_inf = 0
+
+    def _update(self, array: pa.Array) -> None:
+        values = self._numpy_values(array)
+        if len(values) == 0:
+            return
+        lo, hi = values.min(), values.max()
+        self.min = lo if self.min is None else min(self.min, lo)
+        self.max = hi if self.max is None else max(self.max, hi)
+        if not self.temporal:
+            self._add_moments(values, lo, hi)
+        self.distribution.add_values(values)
+
+    def _numpy_values(self, array: pa.Array) -> np.ndarray:
+        if isinstance(array, pa.DictionaryArray):
+            array = array.dictionary_decode()
+        if array.null_count:
+            array = array.drop_null()
+        if self.temporal:
+            width = pa.int32() if self.value_type.bit_width == 32 else pa.int64()
+            array = array.view(width)
+        values = array.to_numpy(zero_copy_only=False)
+        if values.dtype != self.dtype:
+            values = values.astype(self.dtype)
+        if self.is_float:
+            nan = np.isnan(values)
+            nan_count = int(np.count_nonzero(nan))
+            if nan_count:
+                self.null_count += nan_count  # pandas counts NaN as missing
+                values = values[~nan]
+            values = values + 0.0  # fold -0.0 into 0.0 so they count as one value
+        return values
+
+    def _add_moments(self, values: np.ndarray, lo: Any, hi: Any) -> None:
+        """Fold a block into the moments; lo and hi are the block's extremes."""
+        if self.is_float and (np.isinf(lo) or np.isinf(hi)):
+            self.pos_inf += int(np.count_nonzero(values == np.inf))
+            self.neg_inf += int(np.count_nonzero(values == -np.inf))
+            values = values[np.isfinite(values)]
+            if len(values) == 0:
+                return
+        n = len(values)
+        if self.is_float:
+            with np.errstate(over="ignore", invalid="ignore"):  # near-max floats overflow as in pandas
+                total = float(values.sum())
+                centred = values - total / n
+                self._merge_moments(n, total, float((centred * centred).sum()))
+        else:
+            # Integers keep exact power sums, so mean and std do not depend on
+            # how the rows were split or merged.
+            bound = max(abs(int(lo)), abs(int(hi)))
+            self.n += n
+            self.total += exact_sum(values, bound)
+            self.square_total += exact_square_sum(values, bound)
+
+    def _merge_moments(self, n: int, total: float, m2: float) -> None:
+        """Chan et al.'s pairwise update of (count, sum, centred second moment)."""
+        if self.n == 0:
+            self.n, self.total, self.m2 = n, total, m2
+            return
+        delta = total / n - self.total / self.n
+        combined = self.n + n
+        self.m2 += m2 + delta * delta * self.n * n / combined
+        self.n = combined
+        self.total += total
+
+    def merge(self, other: NumberAccumulator) -> None:
+        super().merge(other)
+        self._merge_extremes(other)
+        if self.is_float:
+            if other.n:
+                self._merge_moments(other.n, other.total, other.m2)
+        else:
+            self.n += other.n
+            self.total += other.total
+            self.square_total += other.square_total
+        self.pos_inf += other.pos_inf
+        self.neg_inf += other.neg_inf
+        self.distribution.merge(other.distribution)
+
+    def result(self) -> dict[str, Any]:
+        stats = super().result()
+        if self.min is None:
+            return stats
+        summary = self.distribution.summarize(self._top_needed())
+        self._with_summary(stats, summary)
+        stats["min"], stats["max"] = self._typed(self.min), self._typed(self.max)
+        for key in frequency_keys(self.config.top_k)[: len(summary.top_values)]:
+            stats[key] = self._typed(stats[key])
+        if self.temporal:
+            names = [str(self._typed(v)) for v in summary.top_values]
+            stats["histogram"] = self._categorical(stats, summary, names)
+            return stats
+        stats.update(self._moments())
+        cumulative = np.cumsum(summary.weights)
+        stats["median"] = histogram.median(summary.points, cumulative)
+        null_fraction = self.null_count / self.length
+        numeric, bins = histogram.numeric_histogram(
+            summary.points, summary.weights, self.config.histogram_bins, null_fraction
+        )
+        stats["histogram_bins"] = bins
+        names = [str(v) for v in summary.top_values]
+        stats["histogram"] = numeric if numeric is not None else self._categorical(stats, summary, names)
+        return stats
+
+    def _moments(self) -> dict[str, Any]:
+        if self.pos_inf or self.neg_inf:
+            infinite = math.inf if not self.neg_inf else -math.inf if not self.pos_inf else math.nan
+            return {"mean": infinite, "sum": infinite, "std": math.nan}
+        if self.n == 0:
+            return {}
+        mean = self.total / self.n  # int / int is correctly rounded: exact for integers
+        if self.n < 2:
+            std = None
+        elif self.is_float:
+            std = math.sqrt(self.m2 / (self.n - 1))
+        else:
+            spread = self.n * self.square_total - self.total * self.total
+            std = math.sqrt(Fraction(spread, self.n * (self.n - 1)))
+        total = self.total if not self.is_float else float(self.total)
+        return {"mean": float(mean), "std": std, "sum": total}
+
+    def _typed(self, value: Any) -> Any:
+        """numpy scalars to Python values; temporal ticks to datetimes and friends."""
+        if isinstance(value, np.generic):
+            value = value.item()
+        if not self.temporal:
+            return value
+        return temporal_value(int(value), self.value_type)
+
+
+def temporal_value(tick: int, t: pa.DataType) -> Any:
+    """A Python date/time value when exact, else an Arrow scalar (nanoseconds, far dates)."""
+    scalar = pa.scalar(tick, type=t)
+    if getattr(t, "unit", None) == "ns":
+        if tick % 1000:
+            return scalar  # Python's datetime stops at microseconds
+        micro = {
+            pa.types.is_timestamp: lambda: pa.timestamp("us", tz=t.tz),
+            pa.types.is_duration: lambda: pa.duration("us"),
+            pa.types.is_time64: lambda: pa.time64("us"),
+        }
+        coarser = next(make() for test, make in micro.items() if test(t))
+        scalar = pa.scalar(tick // 1000, type=coarser)
+    try:
+        return scalar.as_py()
+    except (ValueError, OverflowError):
+        return pa.scalar(tick, type=t)

@@ -1,0 +1,210 @@
+"""Bundles on any fsspec filesystem, published atomically and verified when read.
+
+``put`` writes the pack, then the manifest, then the pointers, so a reader that
+finds a manifest finds a complete bundle and a pointer never names an
+unpublished one (the layout is in :mod:`.layout`).  Two writers of one key
+write the same content, so either manifest is a valid answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from typing import Any
+
+import fsspec
+
+from ..bundle import codec
+from ..bundle.ids import validate_config_id, validate_data_id
+from ..bundle.model import Bundle
+from ..errors import BundleCorrupted
+from .entries import BundleEntry, entry_from_manifest
+from .file_hashes import FileHashMemo
+from .layout import MANIFEST, Layout, pointer_label
+from .maintenance import StoreMaintenance
+from .objects import OBJECT_STORES, ObjectFiles, utc_now
+from .packing import pack_bundle, read_manifest, unpack_bundle
+from .pointers import dataset_pointers, pointer_bytes, read_pointer
+from .scan import scan
+
+__all__ = ["BundleStore", "options_digest"]
+
+_PACK_RETRIES = 3
+
+
+def options_digest(options: dict[str, Any] | None) -> str | None:
+    """A digest of storage options, or None when they hold live objects (a session, a client)."""
+    try:
+        return hashlib.blake2b(codec.dumps(options or {}), digest_size=16).hexdigest()
+    except (TypeError, ValueError):
+        return None
+
+
+class BundleStore(StoreMaintenance):
+    """Bundles keyed by ``(data_id, config_id)`` under one fsspec URL.
+
+    ``storage_options`` go to fsspec (for S3: ``key``, ``secret``,
+    ``client_kwargs={"endpoint_url": ...}``, ...); with none given, s3fs uses
+    the standard AWS environment and credential chain.  They are never logged
+    or shown in ``repr``.
+    """
+
+    def __init__(self, url: str | os.PathLike[str], storage_options: dict[str, Any] | None = None):
+        url = os.fspath(url)
+        options = dict(storage_options or {})
+        protocol = fsspec.utils.get_protocol(url)
+        if protocol in OBJECT_STORES - {"memory"}:
+            # Listings must see other processes' writes; reads by key never list.
+            options.setdefault("use_listings_cache", False)
+        if protocol in {"s3", "s3a"}:
+            # Bundles are small: one GET each, without s3fs's size-probing HEAD.
+            options.setdefault("max_concurrency", 1)
+        self.fs, root = fsspec.url_to_fs(url, **options)
+        self.root = root.rstrip("/") or "/"
+        self.url = self.fs.unstrip_protocol(self.root)
+        # Same URL with other endpoints or credentials is another store (and another cache).
+        self.identity = (self.url, options_digest(storage_options) or uuid.uuid4().hex)
+        self.files = ObjectFiles(self.fs)
+        self.layout = Layout.under(self.root)
+
+    def __repr__(self) -> str:
+        return f"BundleStore({self.url!r})"
+
+    def manifest_url(self, data_id: str, config_id: str) -> str:
+        """Where a bundle's manifest lives; the URL Dagster metadata links to."""
+        path = self.layout.manifest(validate_data_id(data_id), validate_config_id(config_id))
+        return self.fs.unstrip_protocol(path)
+
+    @property
+    def file_hashes(self) -> FileHashMemo:
+        """Content hashes of local source files, kept here so every producer reuses them."""
+        return FileHashMemo(self.files.read_if_any, self.files.write, self.layout.file_hashes())
+
+    # ------------------------------------------------------------------ writing
+
+    def put(self, bundle: Bundle, *, dataset: str | None = None) -> BundleEntry:
+        """Publish a bundle: pack, then manifest (the commit point), then pointers.
+
+        The pack is written even when an object of its name exists: a damaged
+        copy is repaired, and its fresh modification time keeps a concurrent
+        ``gc`` from taking it for a leftover before the manifest names it.
+        """
+        validate_data_id(bundle.data_id)
+        config_id = validate_config_id(bundle.config_id)
+        if dataset is not None:
+            validate_data_id(dataset, what="dataset name")
+        packed = pack_bundle(bundle, dataset=dataset)
+        folder = self.layout.bundle_dir(bundle.data_id, config_id)
+        self.files.write(f"{folder}/{packed.pack_name}", packed.pack)
+        self.files.write(f"{folder}/{MANIFEST}", packed.manifest)
+        manifest = read_manifest(packed.manifest, where=folder)
+        pinned = self._move_pointers(bundle.data_id, config_id, manifest["created_at"], dataset)
+        return entry_from_manifest(manifest, len(packed.manifest), pinned)
+
+    def point(self, data_id: str, config_id: str, *, dataset: str | None = None) -> BundleEntry:
+        """Move pointers to an already published bundle without rewriting it.
+
+        This is what a producer does on a hit: the data_id's and (given a
+        name) the dataset's pointers name the bundle, whose manifest must exist.
+        """
+        validate_data_id(data_id)
+        validate_config_id(config_id)
+        if dataset is not None:
+            validate_data_id(dataset, what="dataset name")
+        folder = self.layout.bundle_dir(data_id, config_id)
+        missing = f"no bundle ({data_id}, {config_id}) in {self.url}"
+        raw = self.files.cat(f"{folder}/{MANIFEST}", missing)
+        manifest = read_manifest(raw, where=folder)
+        published_at = utc_now().isoformat(timespec="milliseconds")
+        pinned = self._move_pointers(data_id, config_id, published_at, dataset)
+        return entry_from_manifest(manifest, len(raw), pinned)
+
+    def _move_pointers(
+        self, data_id: str, config_id: str, published_at: str, dataset: str | None
+    ) -> tuple[str, ...]:
+        """Point the data_id (and the dataset, both latest and per-config) at a bundle."""
+        pointer = pointer_bytes(data_id, config_id, published_at)
+        self.files.write(self.layout.id_pointer(data_id), pointer)
+        if dataset is None:
+            return ()
+        self.files.write(self.layout.dataset_pointer(dataset, config_id), pointer)
+        self.files.write(self.layout.dataset_pointer(dataset, None), pointer)
+        return (f"{dataset}@{config_id}", dataset)  # the order list() reports them in
+
+    # ------------------------------------------------------------------ reading
+
+    def resolve(
+        self,
+        data_id: str | None = None,
+        config_id: str | None = None,
+        *,
+        dataset: str | None = None,
+    ) -> tuple[str, str]:
+        """The ``(data_id, config_id)`` a request names, reading one pointer if it must."""
+        if (data_id is None) == (dataset is None):
+            raise ValueError("give exactly one of data_id and dataset")
+        if config_id is not None:
+            validate_config_id(config_id)
+        if data_id is not None:
+            validate_data_id(data_id)
+            if config_id is not None:
+                return data_id, config_id
+            path = self.layout.id_pointer(data_id)
+            missing = f"no bundle for data_id {data_id!r} in {self.url}"
+        else:
+            validate_data_id(dataset, what="dataset name")
+            path = self.layout.dataset_pointer(dataset, config_id)  # type: ignore[arg-type]
+            where = "" if config_id is None else f" with config_id {config_id}"
+            missing = f"no bundle for dataset {dataset!r}{where} in {self.url}"
+        return read_pointer(self.files, self.layout, path, missing)
+
+    def fetch(self, data_id: str, config_id: str) -> tuple[dict[str, Any], bytes]:
+        """Manifest and pack of one bundle: two GETs, no LIST, no HEAD."""
+        folder = self.layout.bundle_dir(validate_data_id(data_id), validate_config_id(config_id))
+        missing = f"no bundle ({data_id}, {config_id}) in {self.url}"
+        for _ in range(_PACK_RETRIES):
+            manifest = read_manifest(self.files.cat(f"{folder}/{MANIFEST}", missing), where=folder)
+            if manifest["data_id"] != data_id or manifest["config_id"] != config_id:
+                raise BundleCorrupted(f"{folder}: manifest names another bundle")
+            try:
+                return manifest, self.fs.cat_file(f"{folder}/{manifest['pack']['name']}")
+            except FileNotFoundError:
+                continue  # republished meanwhile and the old pack collected: read the new one
+        raise BundleCorrupted(f"{folder}: the manifest's pack is missing")
+
+    def get(
+        self,
+        data_id: str | None = None,
+        config_id: str | None = None,
+        *,
+        dataset: str | None = None,
+    ) -> Bundle:
+        """A verified bundle, or ``BundleNotFound`` / ``BundleCorrupted``."""
+        data_id, config_id = self.resolve(data_id, config_id, dataset=dataset)
+        manifest, pack = self.fetch(data_id, config_id)
+        return unpack_bundle(manifest, pack, where=self.layout.bundle_dir(data_id, config_id))
+
+    def exists(self, data_id: str, config_id: str) -> bool:
+        """Whether a bundle is published (its manifest exists); does not verify it."""
+        return self.fs.exists(
+            self.layout.manifest(validate_data_id(data_id), validate_config_id(config_id))
+        )
+
+    # ------------------------------------------------------------------ listing
+
+    def datasets(self) -> dict[str, tuple[str, str]]:
+        """Every readable dataset pointer (``latest`` and per-config) and the bundle it names.
+
+        Labels are ``<dataset>`` for the latest pointer and ``<dataset>@<config_id>``
+        for a per-config one; damaged pointers are left to ``verify``.
+        """
+        return {
+            pointer_label(path): key
+            for path, key in dataset_pointers(self.files, self.layout).items()
+            if not isinstance(key, BundleCorrupted)
+        }
+
+    def list(self) -> list[BundleEntry]:
+        """Every published bundle, oldest first; damaged manifests are left to ``verify``."""
+        return scan(self.files, self.layout).entries

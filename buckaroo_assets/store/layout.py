@@ -1,0 +1,81 @@
+"""Where each object of a store lives, and what a path found in a listing is.
+
+Layout under the store root (``v1`` is the layout version)::
+
+    v1/bundles/<data_id>/<config_id>/pack-<sha256>.bin   parts, content-addressed
+    v1/bundles/<data_id>/<config_id>/manifest.json       the commit point
+    v1/bundles/<data_id>/latest.json                     config last published for a data_id
+    v1/datasets/<name>/latest.json                       newest bundle of a named dataset
+    v1/datasets/<name>/config-<config_id>.json           newest bundle of it under one config
+    v1/file-hashes/<digest>.json                         remembered hashes of local sources
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["LATEST", "LAYOUT", "MANIFEST", "TEMP_MARK", "Layout", "pointer_label"]
+
+LAYOUT = "v1"
+MANIFEST = "manifest.json"
+LATEST = "latest.json"
+TEMP_MARK = ".tmp-"  # in the name of an object being written on a filesystem without atomic puts
+_CONFIG_POINTER = re.compile(r"config-([0-9a-f]{32})\.json", re.ASCII)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths under ``<root>/v1``; callers validate ids before asking for a path."""
+
+    base: str
+
+    @classmethod
+    def under(cls, root: str) -> Layout:
+        return cls(f"{root}/{LAYOUT}")
+
+    def bundle_dir(self, data_id: str, config_id: str) -> str:
+        return f"{self.base}/bundles/{data_id}/{config_id}"
+
+    def manifest(self, data_id: str, config_id: str) -> str:
+        return f"{self.bundle_dir(data_id, config_id)}/{MANIFEST}"
+
+    def id_pointer(self, data_id: str) -> str:
+        return f"{self.base}/bundles/{data_id}/{LATEST}"
+
+    def dataset_pointer(self, dataset: str, config_id: str | None) -> str:
+        name = LATEST if config_id is None else f"config-{config_id}.json"
+        return f"{self.base}/datasets/{dataset}/{name}"
+
+    def file_hashes(self) -> str:
+        return f"{self.base}/file-hashes"
+
+    def pointer_scope(self, path: str) -> tuple[str | None, str | None] | None:
+        """What the pointer at ``path`` may name, as (data_id, config_id) constraints.
+
+        ``None`` when ``path`` is not a pointer at all (a temporary file, a stray object).
+        """
+        if not path.startswith(f"{self.base}/"):
+            return None
+        parts = path[len(self.base) + 1 :].split("/")
+        if len(parts) != 3:
+            return None
+        kind, owner, name = parts
+        if kind == "bundles" and name == LATEST:
+            return owner, None
+        if kind == "datasets":
+            if name == LATEST:
+                return None, None
+            if match := _CONFIG_POINTER.fullmatch(name):
+                return None, match.group(1)
+        return None
+
+    def is_id_pointer(self, path: str) -> bool:
+        scope = self.pointer_scope(path)
+        return scope is not None and scope[0] is not None
+
+
+def pointer_label(path: str) -> str:
+    """``<dataset>`` for a dataset's latest pointer, ``<dataset>@<config_id>`` for a per-config one."""
+    dataset, name = path.rsplit("/", 2)[-2:]
+    return dataset if name == LATEST else f"{dataset}@{name[len('config-') : -len('.json')]}"

@@ -1,0 +1,183 @@
+"""Verify, delete and garbage-collect: the operator's side of a store.
+
+A mixin of :class:`~buckaroo_assets.store.bundle_store.BundleStore`, kept apart
+because it reasons about the whole store (every manifest, pointer and
+leftover) where the rest of the store reads and writes one bundle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+from collections.abc import Iterable
+from typing import Any
+
+from ..bundle.ids import validate_config_id, validate_data_id
+from ..errors import BundleCorrupted, BundleNotFound
+from .entries import BundleEntry, Damage, GcReport, VerifyReport
+from .layout import MANIFEST, Layout, pointer_label
+from .objects import ObjectFiles, utc_now
+from .packing import read_manifest
+from .pointers import dataset_pointers, pointer_bytes, read_pointer, read_pointers
+from .scan import leftovers, scan
+
+__all__ = ["DEFAULT_GRACE", "StoreMaintenance"]
+
+DEFAULT_GRACE = _dt.timedelta(hours=1)
+
+
+class StoreMaintenance:
+    """Whole-store operations; the store supplies ``files``, ``layout``, ``get`` and ``exists``."""
+
+    files: ObjectFiles
+    layout: Layout
+
+    def verify(self, grace: _dt.timedelta = DEFAULT_GRACE) -> VerifyReport:
+        """Re-read and re-check every bundle and pointer; report damage and leftover files.
+
+        Damage: a manifest or pack that fails verification, a pointer that
+        cannot be read or names a bundle that is not published.  Leftovers
+        (packs no manifest names, temporary files) younger than ``grace`` may
+        belong to a write in progress and are not reported.
+        """
+        found = scan(self.files, self.layout)
+        report = VerifyReport(checked=len(found.entries) + len(found.damaged))
+        report.damaged.extend(found.damaged)
+        for entry in found.entries:
+            try:
+                self.get(entry.data_id, entry.config_id)
+            except BundleNotFound:
+                report.checked -= 1  # deleted while we verified
+            except Exception as exc:
+                path = self.layout.bundle_dir(entry.data_id, entry.config_id)
+                report.damaged.append(Damage(path, str(exc), entry.data_id, entry.config_id))
+        published = {(e.data_id, e.config_id) for e in found.entries}
+        published |= {(d.data_id, d.config_id) for d in found.damaged}
+        id_pointers = read_pointers(
+            self.files, self.layout, sorted(p for p in found.files if self.layout.is_id_pointer(p))
+        )
+        for path, key in sorted({**found.pointers, **id_pointers}.items()):
+            if isinstance(key, BundleCorrupted):
+                report.damaged.append(Damage(path, str(key)))
+            elif key not in published and not self.exists(*key):  # exists: published since
+                report.damaged.append(
+                    Damage(path, "pointer names a bundle that is not published", *key)
+                )
+        report.orphans = leftovers(found, grace)
+        return report
+
+    def delete(self, data_id: str, config_id: str, *, force: bool = False) -> bool:
+        """Unpublish a bundle (manifest first) and remove its files.
+
+        A bundle a dataset pointer names is refused unless ``force``, which
+        removes those pointers too.  Returns whether a bundle was published.
+        """
+        validate_data_id(data_id)
+        validate_config_id(config_id)
+        named = dataset_pointers(self.files, self.layout).items()
+        pointers = [path for path, key in named if key == (data_id, config_id)]
+        if pointers and not force:
+            raise ValueError(
+                f"bundle ({data_id}, {config_id}) is named by dataset pointer(s) "
+                f"{', '.join(sorted(pointer_label(p) for p in pointers))}; "
+                "pass force=True to delete it anyway"
+            )
+        for path in pointers:
+            self.files.remove(path)
+        return self._remove_bundle(data_id, config_id)
+
+    def _remove_bundle(self, data_id: str, config_id: str) -> bool:
+        folder = self.layout.bundle_dir(data_id, config_id)
+        manifest = f"{folder}/{MANIFEST}"
+        existed = self.files.fs.exists(manifest)
+        self.files.remove(manifest)  # unpublished from here on
+        # File by file: fsspec's recursive rm would treat glob characters in the root as globs.
+        for path in self.files.find(f"{self.layout.base}/bundles/{data_id}/{config_id}"):
+            self.files.remove(path)
+        if not self.files.atomic:
+            with contextlib.suppress(OSError):
+                self.files.fs.rmdir(folder)
+        self._repoint_data_id(data_id, config_id)
+        return existed
+
+    def _repoint_data_id(self, data_id: str, removed_config_id: str) -> None:
+        """After removing the config a data_id's pointer names, name its newest remaining one."""
+        latest = self.layout.id_pointer(data_id)
+        try:
+            if read_pointer(self.files, self.layout, latest, latest)[1] != removed_config_id:
+                return
+        except (BundleNotFound, BundleCorrupted):
+            return  # nothing to repoint, or damage that verify reports
+        newest: tuple[_dt.datetime, dict[str, Any]] | None = None
+        listing = self.files.find(f"{self.layout.base}/bundles/{data_id}")
+        manifests = [p for p in listing if p.endswith(f"/{MANIFEST}")]
+        for path, data in self.files.cat_many(manifests).items():
+            try:
+                manifest = read_manifest(data, where=path)  # type: ignore[arg-type]
+            except Exception:
+                continue
+            if manifest["data_id"] != data_id or manifest["config_id"] == removed_config_id:
+                continue
+            created = _dt.datetime.fromisoformat(manifest["created_at"])
+            if newest is None or created > newest[0]:
+                newest = (created, manifest)
+        if newest is None:
+            self.files.remove(latest)
+        else:
+            manifest = newest[1]
+            self.files.write(
+                latest, pointer_bytes(data_id, manifest["config_id"], manifest["created_at"])
+            )
+
+    def gc(
+        self,
+        *,
+        keep_latest: int | None = None,
+        older_than: _dt.timedelta | None = None,
+        grace: _dt.timedelta = DEFAULT_GRACE,
+        dry_run: bool = False,
+    ) -> GcReport:
+        """Remove old bundles and leftovers; never what a dataset pointer names.
+
+        ``keep_latest=N`` keeps the N newest bundles of each dataset;
+        ``older_than`` removes only bundles created before ``now - older_than``
+        (with ``keep_latest`` both must hold; alone, it applies to every bundle).
+        Packs no manifest names and temporary files are removed once older
+        than ``grace`` (a write in progress is younger).
+        """
+        if keep_latest is None and older_than is None:
+            raise ValueError("gc needs keep_latest and/or older_than")
+        if keep_latest is not None and keep_latest < 0:
+            raise ValueError(f"keep_latest must be >= 0, got {keep_latest}")
+        found = scan(self.files, self.layout)
+        cutoff = None if older_than is None else utc_now() - older_than
+        # Leftovers from the scan, before removing bundles, whose packs are not leftovers.
+        report = GcReport(dry_run=dry_run, removed_files=leftovers(found, grace))
+        for entry in collectable(found.entries, keep_latest, cutoff):
+            report.removed.append(entry)
+            if not dry_run:
+                self._remove_bundle(entry.data_id, entry.config_id)
+        report.kept = len(found.entries) - len(report.removed)
+        if not dry_run:
+            for path in report.removed_files:
+                self.files.remove(path)
+        return report
+
+
+def collectable(
+    entries: Iterable[BundleEntry], keep_latest: int | None, cutoff: _dt.datetime | None
+) -> list[BundleEntry]:
+    by_dataset: dict[str | None, list[BundleEntry]] = {}
+    for entry in entries:
+        by_dataset.setdefault(entry.dataset, []).append(entry)
+    chosen = []
+    for dataset, group in by_dataset.items():
+        group.sort(key=lambda e: e.created_at, reverse=True)
+        for rank, entry in enumerate(group):
+            if entry.pinned_by:
+                continue
+            beyond_kept = keep_latest is None or (dataset is not None and rank >= keep_latest)
+            old_enough = cutoff is None or entry.created_at < cutoff
+            if beyond_kept and old_enough and (cutoff is not None or dataset is not None):
+                chosen.append(entry)
+    return chosen
