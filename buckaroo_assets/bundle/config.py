@@ -70,7 +70,8 @@ class StatsConfig:
     hll_precision: int = 14
     """HyperLogLog precision p (2**p registers), used past ``distinct_threshold``."""
     sketch_size: int = 16_384
-    """Quantile sketch capacity, used past ``distinct_threshold``."""
+    """Past ``distinct_threshold``: counters of the frequent-values sketch, and 4x the
+    quantile sketch's k; its bounds are in docs/stats.md."""
     block_rows: int = 65_536
     """Rows per canonical block; float sums depend on it in the last bit."""
     skip_columns: frozenset[Hashable] = frozenset()

@@ -1,5 +1,6 @@
 /*
- * Fused hash + HyperLogLog register update, one pass per block of values.
+ * Fused hash + HyperLogLog register update for numbers, and string hashing, one
+ * pass per block.
  *
  * The numpy path (hashing.py, hll.py) needs a dozen full-array passes and
  * temporaries per block; past the distinct threshold that was most of a
@@ -24,6 +25,18 @@ static inline uint64_t mix64(uint64_t z)
     z *= 0x94D049BB133111EBULL;
     z ^= z >> 31;
     return z;
+}
+
+/* sum_j (byte_j + 1) * POLY**j, plus length * GOLDEN (mod 2**64), mixed: the +1
+ * makes trailing NUL bytes count, the length separates prefixes. */
+static inline uint64_t hash_bytes(const uint8_t *bytes, int64_t length)
+{
+    uint64_t hash = 0, power = 1;
+    for (int64_t j = 0; j < length; j++) {
+        hash += ((uint64_t)bytes[j] + 1) * power;
+        power *= POLY;
+    }
+    return mix64(hash + (uint64_t)length * GOLDEN);
 }
 
 static inline int leading_zeros(uint64_t word) /* word != 0 */
@@ -60,6 +73,23 @@ static int check_registers(Py_buffer *registers, int precision)
     if (registers->readonly || registers->len != ((Py_ssize_t)1 << precision)) {
         PyErr_SetString(PyExc_ValueError, "registers must be a writable buffer of 2**precision bytes");
         return -1;
+    }
+    return 0;
+}
+
+static int check_offsets(Py_buffer *offsets, Py_buffer *data)
+{
+    if (offsets->len % 8 || offsets->len < 8) {
+        PyErr_SetString(PyExc_ValueError, "offsets must be at least one int64");
+        return -1;
+    }
+    Py_ssize_t n = offsets->len / 8 - 1;
+    const int64_t *bounds = offsets->buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (bounds[i] < 0 || bounds[i] > bounds[i + 1] || bounds[i + 1] > data->len) {
+            PyErr_SetString(PyExc_ValueError, "offsets out of order or out of bounds");
+            return -1;
+        }
     }
     return 0;
 }
@@ -105,50 +135,34 @@ done:
     return result;
 }
 
-PyDoc_STRVAR(add_binary_doc,
-             "add_binary(registers, offsets, data, precision)\n\n"
-             "Hash each value data[offsets[i]:offsets[i+1]] (int64 offsets) and raise its register.");
+PyDoc_STRVAR(hash_binary_doc,
+             "hash_binary(out, offsets, data)\n\n"
+             "Write the hash of each value data[offsets[i]:offsets[i+1]] into out (uint64).");
 
-static PyObject *add_binary(PyObject *self, PyObject *args)
+static PyObject *hash_binary(PyObject *self, PyObject *args)
 {
-    Py_buffer registers, offsets, data;
-    int precision;
-    if (!PyArg_ParseTuple(args, "w*y*y*i", &registers, &offsets, &data, &precision))
+    Py_buffer out, offsets, data;
+    if (!PyArg_ParseTuple(args, "w*y*y*", &out, &offsets, &data))
         return NULL;
     PyObject *result = NULL;
-    if (check_registers(&registers, precision) < 0)
+    if (check_offsets(&offsets, &data) < 0)
         goto done;
-    if (offsets.len % 8 || offsets.len < 8) {
-        PyErr_SetString(PyExc_ValueError, "offsets must be at least one int64");
-        goto done;
-    }
     Py_ssize_t n = offsets.len / 8 - 1;
+    if (out.len != n * 8) {
+        PyErr_SetString(PyExc_ValueError, "out must hold one uint64 per value");
+        goto done;
+    }
     const int64_t *bounds = offsets.buf;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (bounds[i] < 0 || bounds[i] > bounds[i + 1] || bounds[i + 1] > data.len) {
-            PyErr_SetString(PyExc_ValueError, "offsets out of order or out of bounds");
-            goto done;
-        }
-    }
     const uint8_t *bytes = data.buf;
-    uint8_t *regs = registers.buf;
+    uint64_t *hashes = out.buf;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++) {
-        /* sum_j (byte_j + 1) * POLY**j, plus length * GOLDEN (mod 2**64): the
-         * +1 makes trailing NUL bytes count, the length separates prefixes. */
-        uint64_t hash = 0, power = 1;
-        for (int64_t j = bounds[i]; j < bounds[i + 1]; j++) {
-            hash += ((uint64_t)bytes[j] + 1) * power;
-            power *= POLY;
-        }
-        hash += (uint64_t)(bounds[i + 1] - bounds[i]) * GOLDEN;
-        observe(regs, precision, mix64(hash));
-    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        hashes[i] = hash_bytes(bytes + bounds[i], bounds[i + 1] - bounds[i]);
     Py_END_ALLOW_THREADS
     result = Py_None;
     Py_INCREF(result);
 done:
-    PyBuffer_Release(&registers);
+    PyBuffer_Release(&out);
     PyBuffer_Release(&offsets);
     PyBuffer_Release(&data);
     return result;
@@ -156,7 +170,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"add_words", add_words, METH_VARARGS, add_words_doc},
-    {"add_binary", add_binary, METH_VARARGS, add_binary_doc},
+    {"hash_binary", hash_binary, METH_VARARGS, hash_binary_doc},
     {NULL, NULL, 0, NULL},
 };
 

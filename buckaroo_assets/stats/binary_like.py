@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import decimal
+from functools import partial
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .column_accumulator import ColumnAccumulator
 from .counts import ArrowCounts
-from .distribution import Distribution
+from .distribution import Distribution, Keying
+from .hashing import binary_hashes, hash_fixed_size_bytes
 from .hll import HyperLogLog
 from .settings import StatsSettings
 
@@ -27,7 +30,7 @@ class BinaryLikeAccumulator(ColumnAccumulator):
         self.is_decimal = pa.types.is_decimal(value_type)
         self.has_empty = not (self.is_decimal or pa.types.is_fixed_size_binary(value_type))
         unified = ArrowCounts.of_block(pa.array([], type=value_type))[0].type
-        self.distribution = Distribution(ArrowCounts(unified), _sketch_adder(unified), config)
+        self.distribution = Distribution(ArrowCounts(unified), _keying(unified), config)
         self.min: Any = None
         self.max: Any = None
         self.empty_count = 0
@@ -86,7 +89,18 @@ def _min_max(values: pa.Array) -> tuple[Any, Any]:
         return min(python_values), max(python_values)
 
 
-def _sketch_adder(t: pa.DataType):
+def _keying(t: pa.DataType) -> Keying:
+    """Values are keyed by a 64-bit hash of their bytes, computed once per distinct value."""
     if pa.types.is_decimal(t) or pa.types.is_fixed_size_binary(t):
-        return HyperLogLog.add_fixed_size_bytes
-    return HyperLogLog.add_binary_like
+        keys = partial(_fixed_size_keys, width=t.byte_width)
+    else:
+        keys = binary_hashes
+    return Keying(keys=keys, add_to_hll=_add_hashes, quantiles=False)
+
+
+def _fixed_size_keys(values: pa.Array, width: int) -> np.ndarray:
+    return hash_fixed_size_bytes(values, width)
+
+
+def _add_hashes(hll: HyperLogLog, values: pa.Array, keys: np.ndarray) -> None:
+    hll.add_hashes(keys)

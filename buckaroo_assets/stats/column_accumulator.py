@@ -68,6 +68,9 @@ class ColumnAccumulator:
             stats[key] = value
         if not summary.exact:
             stats["approximate"] = ["distinct_count", "unique_count", *keys, "median", "histogram"]
+            # The bounds the sketches guarantee: any quantile's rank (as a fraction of the
+            # rows) and how many rows any frequent value's count may fall short by.
+            stats["sketch_error"] = {"rank": summary.rank_error, "count": summary.count_error}
 
     def _categorical(self, stats: dict[str, Any], summary: Summary, names: list[str]) -> list[dict]:
         top = self.config.categorical_histogram_top

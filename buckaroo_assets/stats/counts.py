@@ -15,18 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .sample import ValueOps
-
 
 class NumpyCounts:
     """Sorted distinct values with their counts, for ints, floats and time ticks."""
-
-    ops = ValueOps(
-        concat=np.concatenate,
-        take=lambda values, index: values[index],
-        argsort=lambda values: np.argsort(values, kind="stable"),
-        equal_next=lambda values: values[1:] == values[:-1],
-    )
 
     def __init__(self, dtype: np.dtype) -> None:
         self.values = np.zeros(0, dtype=dtype)
@@ -157,15 +148,6 @@ def _present(dense: np.ndarray, base: np.generic) -> tuple[np.ndarray, np.ndarra
 
 class ArrowCounts:
     """Distinct values with their counts for strings, binary and decimals."""
-
-    ops = ValueOps(
-        concat=pa.concat_arrays,
-        take=lambda values, index: values.take(pa.array(index, type=pa.int64())),
-        argsort=lambda values: pc.sort_indices(values).to_numpy(),
-        equal_next=lambda values: pc.equal(values[1:], values[:-1])
-        .to_numpy(zero_copy_only=False)
-        .astype(bool),
-    )
 
     def __init__(self, value_type: pa.DataType) -> None:
         self.values = pa.array([], type=value_type)

@@ -2,10 +2,18 @@
 
 Exact distinct counts, top-k, medians and histograms need one counter per
 distinct value. Up to ``distinct_threshold`` distinct values that is what we
-keep; past it the counts are folded into a HyperLogLog (distinct count) and a
-bounded weighted summary (top-k, quantiles, histogram), and every stat derived
-from them is marked approximate. Memory per column is therefore bounded by the
-threshold, never by the row count.
+keep; past it the counts are folded into three sketches, each with a bound
+that holds whatever the row order:
+
+* a HyperLogLog for the distinct count, clamped to what is certain: at least
+  the distinct values counted exactly before the switch, at most the rows;
+* Misra-Gries counters for the most frequent values, each count short of the
+  truth by at most ``rows / (sketch_size + 1)``;
+* for numbers, a KLL sketch for the median and histograms, every rank within
+  ``3 / k`` of the rows, ``k = sketch_size / 4``.
+
+Every stat derived from them is marked approximate. Memory per column is
+bounded by the threshold and the sketch size, never by the row count.
 """
 
 from __future__ import annotations
@@ -17,12 +25,19 @@ from typing import Any
 import numpy as np
 
 from .counts import ArrowCounts, NumpyCounts
+from .frequent import FrequentValues
 from .hll import HyperLogLog
-from .sample import WeightedSample
+from .kll import QuantileSketch
 from .settings import StatsSettings
 
-# Feeds values (a numpy array or an Arrow array, as the counts hold them) to a sketch.
-SketchAdder = Callable[[HyperLogLog, Any], None]
+
+@dataclass(frozen=True)
+class Keying:
+    """How one kind of value enters the sketches: its 64-bit keys and its HyperLogLog update."""
+
+    keys: Callable[[Any], np.ndarray]
+    add_to_hll: Callable[[HyperLogLog, Any, np.ndarray], None]
+    quantiles: bool  # numbers get a quantile sketch; strings and binary do not need one
 
 
 @dataclass
@@ -36,38 +51,53 @@ class Summary:
     top_counts: list[int]
     points: Any  # sorted distinct values (or sketch points) for quantiles
     weights: np.ndarray
+    rank_error: float = 0.0  # bound on any quantile's rank, as a fraction of the rows
+    count_error: int = 0  # bound on how far any top count falls short of the truth
 
 
 class _Sketch:
-    def __init__(self, counts: NumpyCounts | ArrowCounts, adder: SketchAdder, config: StatsSettings):
+    def __init__(self, counts: NumpyCounts | ArrowCounts, keying: Keying, config: StatsSettings):
         counts.consolidate()
+        self.keying = keying
         self.hll = HyperLogLog(config.hll_precision)
-        adder(self.hll, counts.values)
-        self.sample = WeightedSample(config.sketch_size, counts.values, counts.counts, ops=counts.ops)
-        self.adder = adder
+        self.frequent = FrequentValues(config.sketch_size, counts.values)
+        self.quantiles = (
+            QuantileSketch(max(8, config.sketch_size // 4), counts.values.dtype)
+            if keying.quantiles
+            else None
+        )
+        self.floor = len(counts.values)  # distinct values known exactly when the sketch took over
+        self.add_counts(counts.values, counts.counts)
 
     def add_counts(self, values: Any, counts: np.ndarray) -> None:
-        self.adder(self.hll, values)
-        self.sample.add_weighted(values, counts)
-
-    def add_values(self, values: np.ndarray) -> None:
-        self.adder(self.hll, values)
-        self.sample.add_strided(values)
+        """Distinct values with their row counts."""
+        keys = self.keying.keys(values)
+        self.keying.add_to_hll(self.hll, values, keys)
+        self.frequent.add(keys, counts, values)
+        if self.quantiles is not None:
+            self.quantiles.add_weighted(values, counts)
 
     def merge(self, other: _Sketch) -> None:
         self.hll.merge(other.hll)
-        self.sample.merge(other.sample)
+        self.frequent.merge(other.frequent)
+        if self.quantiles is not None and other.quantiles is not None:
+            self.quantiles.merge(other.quantiles)
+        self.floor = max(self.floor, other.floor)
+
+    def distinct_count(self) -> int:
+        """The HyperLogLog estimate, never below what was counted nor above the rows."""
+        return min(max(self.hll.estimate(), self.floor), self.frequent.rows)
 
 
 class Distribution:
     """Exact value counts that degrade to sketches past the configured threshold."""
 
     def __init__(
-        self, counts: NumpyCounts | ArrowCounts, adder: SketchAdder, config: StatsSettings
+        self, counts: NumpyCounts | ArrowCounts, keying: Keying, config: StatsSettings
     ) -> None:
         self.counts: NumpyCounts | ArrowCounts | None = counts
         self.sketch: _Sketch | None = None
-        self.adder = adder
+        self.keying = keying
         self.config = config
 
     def add_counts(self, values: Any, counts: np.ndarray) -> None:
@@ -78,12 +108,12 @@ class Distribution:
             self.sketch.add_counts(values, counts)
 
     def add_values(self, values: np.ndarray) -> None:
-        """Numeric fast path: once sketched, rows are hashed and strided, not counted."""
+        """Numeric fast path: the block is counted once, by a dense table or a sort."""
         if self.counts is not None:
             self.counts.add_values(values)
             self._escalate_if_needed()
         else:
-            self.sketch.add_values(values)
+            self.sketch.add_counts(*NumpyCounts.of_block(values))
 
     def merge(self, other: Distribution) -> None:
         if self.counts is not None and other.counts is not None:
@@ -92,7 +122,7 @@ class Distribution:
             return
         if self.counts is not None:
             self._to_sketch()
-        theirs = other.sketch if other.sketch is not None else _Sketch(other.counts, other.adder, other.config)
+        theirs = other.sketch if other.sketch is not None else _Sketch(other.counts, other.keying, other.config)
         self.sketch.merge(theirs)
 
     def summarize(self, k: int) -> Summary:
@@ -109,20 +139,23 @@ class Distribution:
                 points=self.counts.values,
                 weights=counts,
             )
-        points, weights = self.sketch.sample.sorted_points()
-        order = np.lexsort((np.arange(len(weights)), -weights))[:k]
-        # A point heavier than a compressed point's share is a real repeat; the
-        # rest are arbitrary representatives and must not pose as frequent values.
-        order = order[weights[order] > 1.5 * weights.sum() / self.config.sketch_size]
-        top = _take_list(points, order)
+        sketch = self.sketch
+        top_values, top_counts = sketch.frequent.top(k)
+        if sketch.quantiles is not None:
+            points, weights = sketch.quantiles.sorted_points()
+            rank_error = sketch.quantiles.rank_error()
+        else:
+            points, weights, rank_error = top_values[:0], np.zeros(0, dtype=np.int64), 0.0
         return Summary(
             exact=False,
-            distinct_count=self.sketch.hll.estimate(),
+            distinct_count=sketch.distinct_count(),
             unique_count=None,
-            top_values=top,
-            top_counts=[round(float(w)) for w in weights[order]],
+            top_values=_as_list(top_values),
+            top_counts=[int(c) for c in top_counts],
             points=points,
             weights=weights,
+            rank_error=rank_error,
+            count_error=sketch.frequent.error,
         )
 
     def _escalate_if_needed(self) -> None:
@@ -133,11 +166,11 @@ class Distribution:
             self._to_sketch()
 
     def _to_sketch(self) -> None:
-        self.sketch = _Sketch(self.counts, self.adder, self.config)
+        self.sketch = _Sketch(self.counts, self.keying, self.config)
         self.counts = None
 
 
-def _take_list(points: Any, order: np.ndarray) -> list[Any]:
-    if isinstance(points, np.ndarray):
-        return [v.item() for v in points[order]]
-    return points.take(order).to_pylist()
+def _as_list(values: Any) -> list[Any]:
+    if isinstance(values, np.ndarray):
+        return [v.item() for v in values]
+    return values.to_pylist()

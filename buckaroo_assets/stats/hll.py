@@ -11,14 +11,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pyarrow as pa
 
-from .hashing import binary_parts, hash_binary_like, hash_fixed, hash_fixed_size_bytes
-
-try:
-    from . import _native
-except ImportError:  # built without a C compiler: the numpy path gives the same registers
-    _native = None
+from .hashing import hash_fixed
+from .hashing import native as _native
 
 NATIVE_KERNELS = _native is not None
 
@@ -44,18 +39,6 @@ class HyperLogLog:
             _native.add_words(self.registers, np.ascontiguousarray(values), self.precision, is_float)
         else:
             self.add_hashes(hash_fixed(values))
-
-    def add_binary_like(self, array: pa.Array) -> None:
-        """Non-null strings or binary values, hashed as ``hash_binary_like`` does."""
-        if _native is not None:
-            offsets, data = binary_parts(array)
-            _native.add_binary(self.registers, offsets, data, self.precision)
-        else:
-            self.add_hashes(hash_binary_like(array))
-
-    def add_fixed_size_bytes(self, array: pa.Array) -> None:
-        """Decimals and fixed-size binary, by their raw words."""
-        self.add_hashes(hash_fixed_size_bytes(array, array.type.byte_width))
 
     def add_hashes(self, hashes: np.ndarray) -> None:
         if len(hashes) == 0:

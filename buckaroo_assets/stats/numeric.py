@@ -12,11 +12,17 @@ import pyarrow as pa
 from . import histogram
 from .column_accumulator import ColumnAccumulator, frequency_keys
 from .counts import NumpyCounts
-from .distribution import Distribution
+from .distribution import Distribution, Keying
 from .exact_sums import exact_square_sum, exact_sum
-from .hll import HyperLogLog
 from .kinds import Kind, kind_of
 from .settings import StatsSettings
+
+NUMBER_KEYS = Keying(
+    # A number's key is its own 64-bit pattern (-0.0 is folded into 0.0 before).
+    keys=lambda values: np.ascontiguousarray(values).view(np.uint64),
+    add_to_hll=lambda hll, values, keys: hll.add_numbers(values),
+    quantiles=True,
+)
 
 
 class NumberAccumulator(ColumnAccumulator):
@@ -35,7 +41,7 @@ class NumberAccumulator(ColumnAccumulator):
             if pa.types.is_unsigned_integer(value_type)
             else np.int64
         )
-        self.distribution = Distribution(NumpyCounts(self.dtype), HyperLogLog.add_numbers, config)
+        self.distribution = Distribution(NumpyCounts(self.dtype), NUMBER_KEYS, config)
         self.min: Any = None
         self.max: Any = None
         self.n = 0  # finite values in the moments
