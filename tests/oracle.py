@@ -37,13 +37,15 @@ def expected_stats(series: pd.Series) -> dict[str, Any]:
         "length": len(series),
         "null_count": int(series.isna().sum()),
         "non_null_count": int(series.notna().sum()),
-        "distinct_count": len(values) if len(present) else None,
-        "unique_count": sum(1 for c in counts if c == 1) if len(present) else None,
+        "distinct_count": len(values),  # pandas' nunique: 0 for a column without values
+        "unique_count": sum(1 for c in counts if c == 1),
     }
     for key, value in zip(FREQ_KEYS, values + [None] * 5, strict=False):
         out[key] = value
     if len(present):
         out["min"], out["max"] = present.min(), present.max()
+        if isinstance(series.dtype, pd.CategoricalDtype) and series.dtype.ordered:
+            out["min"], out["max"] = series.min(), series.max()  # in category order
     if numeric and len(present):
         finite = present[np.isfinite(present.astype(float))]
         has_inf = len(finite) != len(present)

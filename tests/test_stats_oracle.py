@@ -50,6 +50,16 @@ def _shapes() -> dict[str, pd.DataFrame]:
         "all_null_float": pd.DataFrame({"x": [np.nan] * 10}),
         "all_null_object": pd.DataFrame({"x": [None] * 10}),
         "bools": pd.DataFrame({"b": RNG.random(N) < 0.3}),
+        "ordered_categorical": pd.DataFrame(
+            {
+                # The first block holds only "high": the order must come from the categories.
+                "c": pd.Categorical(
+                    ["high"] * 70_000 + ["low", None, "medium"] * 10,
+                    categories=["low", "medium", "high"],
+                    ordered=True,
+                )
+            }
+        ),
         "bools_with_nulls": pd.DataFrame({"b": pd.array([True, None, False, True], dtype="boolean")}),
         "tz_timestamps": pd.DataFrame(
             {"t": pd.date_range("2021-03-01", periods=N, freq="37min", tz="Europe/Lisbon")}
@@ -149,7 +159,7 @@ def test_zero_columns_and_zero_rows() -> None:
     assert ba.build_bundle(pd.DataFrame(index=range(5)), data_id="nocols").stats == {}
     empty = ba.build_bundle(pd.DataFrame({"x": pd.Series([], dtype=float)}), data_id="norows")
     stats = empty.stats["a"]
-    assert (stats["length"], stats["null_count"], stats["distinct_count"]) == (0, 0, None)
+    assert (stats["length"], stats["null_count"], stats["distinct_count"]) == (0, 0, 0)
     assert stats["histogram"] == [] and empty.first_window.num_rows == 0
 
 

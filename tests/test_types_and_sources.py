@@ -7,6 +7,7 @@ import decimal
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -278,3 +279,27 @@ def test_a_parquet_file_on_s3_is_fetched_once_not_once_per_column(s3_server, tmp
     assert bundle.stats == expected.stats
     size = local.stat().st_size
     assert size <= sum(fetched) <= 1.05 * size, (sum(fetched), size, len(fetched))
+
+
+def test_dtype_of_a_file_written_by_pandas_is_what_pandas_showed(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "flag": pd.array([True, None, False], dtype="boolean"),
+            "count": pd.array([1, None, 3], dtype="Int64"),
+            "kind": pd.Categorical(["x", "y", "x"]),
+            "at": pd.to_datetime(["2020-01-01", "2020-01-02", None]).tz_localize("Europe/Paris"),
+            "small": np.array([1, 2, 3], dtype=np.uint8),
+            "text": pd.array(["a", None, "c"], dtype="string"),
+        }
+    )
+    path = tmp_path / "from_pandas.parquet"
+    frame.to_parquet(path)
+    stats = ba.build_bundle(str(path), data_id="pandas-file").stats
+    assert [s["dtype"] for s in stats.values()] == [str(t) for t in frame.dtypes]
+    # The same values without pandas' metadata: the dtype pandas would give the Arrow type.
+    bare = pq.read_table(path).replace_schema_metadata(None)
+    stats = ba.build_bundle(bare, data_id="bare").stats
+    assert [s["dtype"] for s in stats.values()][:2] == ["bool", "int64"]
+    # Metadata that is not pandas' JSON is ignored, not fatal.
+    broken = bare.replace_schema_metadata({b"pandas": b"{not json"})
+    assert ba.build_bundle(broken, data_id="broken").stats["a"]["dtype"] == "bool"

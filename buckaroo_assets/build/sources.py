@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..bundle.columns import pandas_dtype_name
+from ..bundle.columns import pandas_dtypes
 from ..errors import UnsupportedColumnError, UnsupportedSourceError
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -66,7 +66,7 @@ def _from_table(table: pa.Table, kind: str) -> Source:
     return Source(
         schema=table.schema,
         names=names,
-        dtypes=[pandas_dtype_name(f.type) for f in table.schema],
+        dtypes=pandas_dtypes(table.schema),
         batches=lambda rows: iter(table.to_batches(max_chunksize=rows)),
         kind=kind,
         rows_total=table.num_rows,
@@ -77,7 +77,7 @@ def _from_reader(reader: pa.RecordBatchReader) -> Source:
     return Source(
         schema=reader.schema,
         names=list(reader.schema.names),
-        dtypes=[pandas_dtype_name(f.type) for f in reader.schema],
+        dtypes=pandas_dtypes(reader.schema),
         batches=lambda rows: iter(reader),
         kind="pyarrow-stream",
     )
@@ -87,7 +87,7 @@ def _from_dataset(dataset: Any) -> Source:
     return Source(
         schema=dataset.schema,
         names=list(dataset.schema.names),
-        dtypes=[pandas_dtype_name(f.type) for f in dataset.schema],
+        dtypes=pandas_dtypes(dataset.schema),
         batches=lambda rows: iter(dataset.scanner(batch_size=rows).to_batches()),
         kind="pyarrow-dataset",
         rows_total=dataset.count_rows(),
@@ -195,7 +195,7 @@ def _from_parquet(fs: Any, path: str) -> Source:
     return Source(
         schema=schema,
         names=list(schema.names),
-        dtypes=[pandas_dtype_name(f.type) for f in schema],
+        dtypes=pandas_dtypes(schema),
         batches=stream,
         kind="parquet",
         rows_total=sum(f.count_rows() for f in fragments),
@@ -248,7 +248,7 @@ def _from_text(fs: Any, path: str, fmt: str) -> Source:
     return Source(
         schema=schema,
         names=list(schema.names),
-        dtypes=[pandas_dtype_name(f.type) for f in schema],
+        dtypes=pandas_dtypes(schema),
         batches=lambda rows: iter(open_reader()),
         kind=fmt,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["column_key", "pandas_dtype_name"]
+__all__ = ["column_key", "pandas_dtype_name", "pandas_dtypes"]
 
 
 def column_key(position: int) -> str:
@@ -57,3 +57,38 @@ def pandas_dtype_name(t: pa.DataType) -> str:
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return "str"
     return "object"
+
+
+def pandas_dtypes(schema: pa.Schema) -> list[str]:
+    """The dtype pandas shows for each column of ``schema``.
+
+    A table written from pandas (to Parquet, or through ``Table.from_pandas``)
+    records each column's pandas dtype in its schema metadata: that is what
+    the frame showed, so it wins (a nullable boolean is ``boolean``, not
+    ``bool``; an ``Int64`` stays ``Int64``). Columns without it get
+    :func:`pandas_dtype_name` of their Arrow type.
+    """
+    recorded: dict[str, str] = {}
+    try:
+        metadata = schema.pandas_metadata or {}
+    except (ValueError, TypeError):  # metadata that is not valid JSON: ignore it
+        metadata = {}
+    for column in metadata.get("columns") or []:
+        if isinstance(column, dict) and isinstance(column.get("field_name"), str):
+            dtype = _recorded_dtype(column)
+            if dtype is not None:
+                recorded[column["field_name"]] = dtype
+    return [recorded.get(f.name) or pandas_dtype_name(f.type) for f in schema]
+
+
+def _recorded_dtype(column: dict) -> str | None:
+    """``str(dtype)`` from one column of pandas' metadata (numpy_type, adjusted as pandas does)."""
+    numpy_type, pandas_type = column.get("numpy_type"), column.get("pandas_type")
+    if not isinstance(numpy_type, str):
+        return None
+    if pandas_type == "categorical":
+        return "category"
+    if pandas_type == "datetimetz" and numpy_type.endswith("]"):
+        zone = (column.get("metadata") or {}).get("timezone")
+        return f"{numpy_type[:-1]}, {zone}]" if isinstance(zone, str) else numpy_type
+    return numpy_type

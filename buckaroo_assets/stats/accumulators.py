@@ -6,7 +6,7 @@ import pyarrow as pa
 
 from .binary_like import BinaryLikeAccumulator
 from .boolean import BoolAccumulator
-from .column_accumulator import ColumnAccumulator
+from .column_accumulator import ColumnAccumulator, NullAccumulator
 from .kinds import Kind, kind_of
 from .numeric import NumberAccumulator
 from .settings import StatsSettings
@@ -22,4 +22,6 @@ def accumulator_for(arrow_type: pa.DataType, config: StatsSettings) -> ColumnAcc
         return BoolAccumulator(arrow_type, config)
     if kind is Kind.BINARY_LIKE:
         return BinaryLikeAccumulator(arrow_type, config)
+    if kind is Kind.NULL:
+        return NullAccumulator(arrow_type, config)
     return ColumnAccumulator(arrow_type, config)

@@ -23,6 +23,8 @@ _DECIMAL_CONTEXT = decimal.Context(prec=120)
 class BinaryLikeAccumulator(ColumnAccumulator):
     """Strings, binary, fixed-size binary and decimals, counted with Arrow kernels."""
 
+    counts_values = True
+
     def __init__(self, arrow_type: pa.DataType, config: StatsSettings) -> None:
         super().__init__(arrow_type, config)
         value_type = arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
@@ -31,6 +33,8 @@ class BinaryLikeAccumulator(ColumnAccumulator):
         self.has_empty = not (self.is_decimal or pa.types.is_fixed_size_binary(value_type))
         unified = ArrowCounts.of_block(pa.array([], type=value_type))[0].type
         self.distribution = Distribution(ArrowCounts(unified), _keying(unified), config)
+        # Ordered categoricals compare by category order, not by code point.
+        self.order = CategoryOrder() if pa.types.is_dictionary(arrow_type) and arrow_type.ordered else None
         self.min: Any = None
         self.max: Any = None
         self.empty_count = 0
@@ -40,7 +44,7 @@ class BinaryLikeAccumulator(ColumnAccumulator):
         values, counts = ArrowCounts.of_block(array)
         if len(values) == 0:
             return
-        lo, hi = _min_max(values)
+        lo, hi = self.order.extremes(array, values) if self.order else _min_max(values)
         self.min = lo if self.min is None else min(self.min, lo)
         self.max = hi if self.max is None else max(self.max, hi)
         if self.has_empty:
@@ -71,6 +75,8 @@ class BinaryLikeAccumulator(ColumnAccumulator):
         summary = self.distribution.summarize(self._top_needed())
         self._with_summary(stats, summary)
         stats["min"], stats["max"] = self.min, self.max
+        if self.order:
+            stats["min"], stats["max"] = self.min[1], self.max[1]  # (category rank, value)
         if self.is_decimal:
             non_null = self.length - self.null_count
             with decimal.localcontext(_DECIMAL_CONTEXT):
@@ -78,6 +84,32 @@ class BinaryLikeAccumulator(ColumnAccumulator):
                 stats["mean"] = self.total / non_null
         stats["histogram"] = self._categorical(stats, summary, [str(v) for v in summary.top_values])
         return stats
+
+
+class CategoryOrder:
+    """Ranks of an ordered categorical's values, in the order its categories were declared.
+
+    Blocks normally share one dictionary; values of a block whose dictionary
+    differs and that were never seen are ranked after all known categories.
+    """
+
+    def __init__(self) -> None:
+        self.categories: pa.Array | None = None
+
+    def extremes(
+        self, block: pa.DictionaryArray, values: pa.Array
+    ) -> tuple[tuple[int, Any], tuple[int, Any]]:
+        """(rank, value) of the lowest and highest of a block's present ``values``."""
+        if self.categories is None:
+            self.categories = block.dictionary.cast(values.type)
+        ranks = pc.index_in(values, value_set=self.categories)
+        if ranks.null_count:
+            unseen = pc.filter(values, pc.is_null(ranks))
+            self.categories = pa.concat_arrays([self.categories, unseen])
+            ranks = pc.index_in(values, value_set=self.categories)
+        ranks = ranks.to_numpy()
+        lo, hi = int(ranks.argmin()), int(ranks.argmax())
+        return (int(ranks[lo]), values[lo].as_py()), (int(ranks[hi]), values[hi].as_py())
 
 
 def _min_max(values: pa.Array) -> tuple[Any, Any]:

@@ -14,6 +14,8 @@ from .settings import StatsSettings
 
 
 class BoolAccumulator(ColumnAccumulator):
+    counts_values = True
+
     def __init__(self, arrow_type: pa.DataType, config: StatsSettings) -> None:
         super().__init__(arrow_type, config)
         self.trues = 0

@@ -25,6 +25,8 @@ def frequency_keys(k: int) -> list[str]:
 class ColumnAccumulator:
     """Counts rows and nulls; subclasses add what their type supports."""
 
+    counts_values = False  # whether distinct values are counted (not for nested or skipped columns)
+
     def __init__(self, arrow_type: pa.DataType, config: StatsSettings) -> None:
         self.type = arrow_type
         self.config = config
@@ -52,6 +54,9 @@ class ColumnAccumulator:
         stats = empty_stats(self.config)
         stats.update(length=self.length, null_count=self.null_count)
         stats["non_null_count"] = self.length - self.null_count
+        if self.counts_values and self.null_count == self.length:
+            # No values, so none distinct (as pandas' nunique says), exactly.
+            stats.update(distinct_count=0, distinct_count_exact=True, unique_count=0)
         if self.length and self.null_count == self.length:
             stats["histogram"] = histogram.categorical_histogram([], [], 0, 0, self.length, 1.0)
         return stats
@@ -110,3 +115,9 @@ def empty_stats(config: StatsSettings) -> dict[str, Any]:
     stats.update(dict.fromkeys(frequency_keys(config.top_k)))
     stats.update(histogram=[], histogram_bins=[])
     return stats
+
+
+class NullAccumulator(ColumnAccumulator):
+    """A column of Arrow's null type: every row is null, so no value is distinct."""
+
+    counts_values = True

@@ -28,6 +28,8 @@ NUMBER_KEYS = Keying(
 class NumberAccumulator(ColumnAccumulator):
     """Ints, uints, floats and temporal ticks, all as numpy arrays."""
 
+    counts_values = True
+
     def __init__(self, arrow_type: pa.DataType, config: StatsSettings) -> None:
         super().__init__(arrow_type, config)
         value_type = arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
