@@ -303,3 +303,22 @@ def test_dtype_of_a_file_written_by_pandas_is_what_pandas_showed(tmp_path: Path)
     # Metadata that is not pandas' JSON is ignored, not fatal.
     broken = bare.replace_schema_metadata({b"pandas": b"{not json"})
     assert ba.build_bundle(broken, data_id="broken").stats["a"]["dtype"] == "bool"
+
+
+def test_parquet_text_is_read_as_a_dictionary_only_when_its_dictionary_is_small(
+    tmp_path: Path,
+) -> None:
+    from buckaroo_assets.build.sources import open_source
+
+    rows = 120_000
+    table = pa.table(
+        {"low": [f"w{i % 50}" for i in range(rows)], "high": [f"id-{i * 7919}" for i in range(rows)]}
+    )
+    path = tmp_path / "mixed.parquet"
+    pq.write_table(table, path)
+    batch = next(open_source(str(path)).batches(65_536))
+    assert pa.types.is_dictionary(batch.schema.field("low").type)  # counted by index
+    assert not pa.types.is_dictionary(batch.schema.field("high").type)  # no dictionary rebuilt
+    assert (
+        ba.build_bundle(str(path), data_id="p").stats == ba.build_bundle(table, data_id="p").stats
+    )

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .column_accumulator import ColumnAccumulator
-from .counts import ArrowCounts
+from .counts import ArrowCounts, unify
 from .distribution import Distribution, Keying
 from .hashing import binary_hashes, hash_fixed_size_bytes
 from .hll import HyperLogLog
@@ -41,6 +41,9 @@ class BinaryLikeAccumulator(ColumnAccumulator):
         self.total = decimal.Decimal(0)
 
     def _update(self, array: pa.Array) -> None:
+        if self.distribution.sketched and not (self.is_decimal or self.order):
+            self._update_sketched(array)
+            return
         values, counts = ArrowCounts.of_block(array)
         if len(values) == 0:
             return
@@ -57,6 +60,20 @@ class BinaryLikeAccumulator(ColumnAccumulator):
                     decimal.Decimal(0),
                 )
         self.distribution.add_counts(values, counts)
+
+    def _update_sketched(self, array: pa.Array) -> None:
+        """Past the threshold, values are hashed row by row instead of grouped by value."""
+        if isinstance(array, pa.DictionaryArray):
+            array = array.dictionary_decode()
+        values = unify(array.drop_null() if array.null_count else array)
+        if len(values) == 0:
+            return
+        lo, hi = _min_max(values)
+        self.min = lo if self.min is None else min(self.min, lo)
+        self.max = hi if self.max is None else max(self.max, hi)
+        if self.has_empty:
+            self.empty_count += int(pc.sum(pc.equal(pc.binary_length(values), 0)).as_py() or 0)
+        self.distribution.add_rows(values)
 
     def merge(self, other: BinaryLikeAccumulator) -> None:
         super().merge(other)
@@ -127,7 +144,7 @@ def _keying(t: pa.DataType) -> Keying:
         keys = partial(_fixed_size_keys, width=t.byte_width)
     else:
         keys = binary_hashes
-    return Keying(keys=keys, add_to_hll=_add_hashes, quantiles=False)
+    return Keying(keys=keys, add_to_hll=_add_hashes, quantiles=False, keys_are_values=False)
 
 
 def _fixed_size_keys(values: pa.Array, width: int) -> np.ndarray:

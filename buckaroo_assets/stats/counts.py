@@ -163,11 +163,11 @@ class ArrowCounts:
             dense = np.bincount(indices, minlength=len(array.dictionary))
             present = np.flatnonzero(dense)
             values = array.dictionary.take(pa.array(present, type=pa.int64()))
-            return _unify(values), dense[present].astype(np.int64)
+            return unify(values), dense[present].astype(np.int64)
         if pa.types.is_string_view(array.type) or pa.types.is_binary_view(array.type):
-            array = _unify(array)  # few kernels accept view types yet
+            array = unify(array)  # few kernels accept view types yet
         result = pc.value_counts(array.drop_null())
-        return _unify(result.field(0)), result.field(1).to_numpy().astype(np.int64)
+        return unify(result.field(0)), result.field(1).to_numpy().astype(np.int64)
 
     def add_counts(self, values: pa.Array, counts: np.ndarray) -> None:
         self._pending.append((values, counts))
@@ -181,9 +181,13 @@ class ArrowCounts:
         values = pa.concat_arrays([self.values, *(v for v, _ in self._pending)])
         counts = np.concatenate([self.counts, *(c for _, c in self._pending)])
         self._pending, self._pending_rows = [], 0
-        grouped = pa.table({"v": values, "c": counts}).group_by("v").aggregate([("c", "sum")])
-        self.values = grouped.column("v").combine_chunks()
-        self.counts = grouped.column("c_sum").to_numpy().astype(np.int64)
+        # One hash pass gives each distinct value an index; the counts add up by index.
+        # (A group-by with a sum aggregate costs about twenty times more on strings.)
+        encoded = values.dictionary_encode()
+        indices = encoded.indices.to_numpy()
+        summed = np.bincount(indices, weights=counts, minlength=len(encoded.dictionary))
+        self.values = encoded.dictionary
+        self.counts = summed.astype(np.int64)
 
     def merge(self, other: ArrowCounts) -> None:
         other.consolidate()
@@ -201,7 +205,7 @@ class ArrowCounts:
         return table.column("v").take(order).to_pylist(), self.counts[order.to_numpy()]
 
 
-def _unify(values: pa.Array) -> pa.Array:
+def unify(values: pa.Array) -> pa.Array:
     """Plain (non-dictionary, non-view, large-offset) values so blocks concatenate."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()

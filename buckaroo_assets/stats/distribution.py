@@ -38,6 +38,7 @@ class Keying:
     keys: Callable[[Any], np.ndarray]
     add_to_hll: Callable[[HyperLogLog, Any, np.ndarray], None]
     quantiles: bool  # numbers get a quantile sketch; strings and binary do not need one
+    keys_are_values: bool  # a key is the value's own bits (numbers), not a hash
 
 
 @dataclass
@@ -77,6 +78,14 @@ class _Sketch:
         if self.quantiles is not None:
             self.quantiles.add_weighted(values, counts)
 
+    def add_rows(self, values: Any) -> None:
+        """A block of non-null values, one per row: keyed once, never grouped as values."""
+        keys = self.keying.keys(values)
+        distinct = self.frequent.add_rows(keys, None if self.keying.keys_are_values else values)
+        self.keying.add_to_hll(self.hll, values, distinct)
+        if self.quantiles is not None:
+            self.quantiles.add(values)
+
     def merge(self, other: _Sketch) -> None:
         self.hll.merge(other.hll)
         self.frequent.merge(other.frequent)
@@ -107,13 +116,21 @@ class Distribution:
         else:
             self.sketch.add_counts(values, counts)
 
+    @property
+    def sketched(self) -> bool:
+        return self.sketch is not None
+
     def add_values(self, values: np.ndarray) -> None:
-        """Numeric fast path: the block is counted once, by a dense table or a sort."""
+        """Numbers, one per row: counted exactly, or once sketched, keyed by their bits."""
         if self.counts is not None:
             self.counts.add_values(values)
             self._escalate_if_needed()
         else:
-            self.sketch.add_counts(*NumpyCounts.of_block(values))
+            self.sketch.add_rows(values)
+
+    def add_rows(self, values: Any) -> None:
+        """Values one per row, once sketched: hashed, never grouped as values."""
+        self.sketch.add_rows(values)
 
     def merge(self, other: Distribution) -> None:
         if self.counts is not None and other.counts is not None:

@@ -10,11 +10,14 @@ for every row order and every way of splitting the rows into merged parts.
 
 Keys are 64-bit: a number's own bit pattern, or a string's hash (two distinct
 strings share a key with probability about ``n**2 / 2**65``). Each counter
-keeps one representative value to report.
+keeps one representative value to report. A block is folded in by sorting its
+keys (numpy's radix-fast integer sort) and looking them up in the sorted
+counters, so no value is compared or grouped as a string.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,6 +25,8 @@ import pyarrow as pa
 
 # Value arrays are numpy (numbers) or Arrow (strings, binary, decimals).
 Values = Any
+# Representative values for some of the keys being folded in, by their positions.
+Representatives = Callable[[np.ndarray], Values]
 
 
 class FrequentValues:
@@ -36,17 +41,35 @@ class FrequentValues:
         self.rows = 0
 
     def add(self, keys: np.ndarray, counts: np.ndarray, values: Values) -> None:
-        """Distinct ``keys`` (any order) counted ``counts`` times; ``values`` aligned with them."""
+        """Distinct ``keys`` (any order) seen ``counts`` times; ``values`` aligned with them."""
         if len(keys) == 0:
             return
+        order = np.argsort(keys, kind="stable")
         self.rows += int(counts.sum())
-        self._fold(keys.astype(np.uint64, copy=False), counts.astype(np.int64, copy=False), values)
+        self._fold(keys[order], counts[order].astype(np.int64), lambda idx: _take(values, order[idx]))
+
+    def add_rows(self, keys: np.ndarray, values: Values | None) -> np.ndarray:
+        """One key per row with the row's value; returns the block's distinct keys, ascending.
+
+        ``values=None`` says the keys are the values' own bits (numbers): a
+        representative is then read off its key instead of looked up.
+        """
+        ordered = np.sort(keys)
+        starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+        distinct = ordered[starts]
+        counts = np.diff(np.append(starts, len(ordered)))
+        self.rows += len(keys)
+        if values is None:
+            self._fold(distinct, counts, lambda idx: distinct[idx].view(self.values.dtype))
+        else:
+            self._fold(distinct, counts, lambda idx: _take(values, _first_rows(keys, distinct[idx])))
+        return distinct
 
     def merge(self, other: FrequentValues) -> None:
         self.rows += other.rows
         self.error += other.error
         if len(other.keys):
-            self._fold(other.keys, other.counts, other.values)
+            self._fold(other.keys, other.counts, lambda idx: _take(other.values, idx))
 
     def top(self, k: int) -> tuple[Values, np.ndarray]:
         """Up to ``k`` values that surely repeat (estimate >= 2), most frequent first.
@@ -61,24 +84,38 @@ class FrequentValues:
         chosen = sure[order]
         return _take(self.values, chosen), self.counts[chosen]
 
-    def _fold(self, keys: np.ndarray, counts: np.ndarray, values: Values) -> None:
-        all_keys = np.concatenate([self.keys, keys])
-        all_counts = np.concatenate([self.counts, counts])
-        order = np.argsort(all_keys, kind="stable")  # ours first among equal keys
-        all_keys, all_counts = all_keys[order], all_counts[order]
-        starts = np.flatnonzero(np.concatenate([[True], all_keys[1:] != all_keys[:-1]]))
-        summed = np.add.reduceat(all_counts, starts) if len(starts) else all_counts
-        survivors = np.arange(len(starts))
-        if len(starts) > self.capacity:
-            cut = np.partition(summed, len(summed) - self.capacity - 1)[len(summed) - self.capacity - 1]
-            summed = summed - cut
-            self.error += int(cut)
-            survivors = np.flatnonzero(summed > 0)
-        source = order[starts[survivors]]  # first holder of each surviving key
-        mine = source < len(self.keys)
-        self.values = _gather(self.values, values, source, mine, len(self.keys))
-        self.keys = all_keys[starts[survivors]]
-        self.counts = summed[survivors]
+    def _fold(self, keys: np.ndarray, counts: np.ndarray, representatives: Representatives) -> None:
+        """Add distinct, ascending ``keys`` with their counts, then cut back to capacity."""
+        held = self.counts.copy()
+        position = np.searchsorted(self.keys, keys)
+        known = position < len(self.keys)
+        known[known] = self.keys[position[known]] == keys[known]
+        held[position[known]] += counts[known]
+        fresh = np.flatnonzero(~known)
+        fresh_counts = counts[fresh]
+        cut = 0
+        total = len(held) + len(fresh)
+        if total > self.capacity:
+            both = np.concatenate([held, fresh_counts])
+            cut = int(np.partition(both, total - self.capacity - 1)[total - self.capacity - 1])
+            self.error += cut
+        kept = np.flatnonzero(held > cut)
+        added = fresh[fresh_counts > cut]
+        merged_keys = np.concatenate([self.keys[kept], keys[added]])
+        order = np.argsort(merged_keys, kind="stable")  # two ascending runs: a linear merge
+        self.keys = merged_keys[order]
+        self.counts = (np.concatenate([held[kept], counts[added]]) - cut)[order]
+        self.values = _concat(_take(self.values, kept), representatives(added), order)
+
+
+def _first_rows(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """For each of the ascending ``wanted`` keys, the first row whose key it is."""
+    if len(wanted) == 0:
+        return np.zeros(0, dtype=np.int64)
+    slot = np.minimum(np.searchsorted(wanted, keys), len(wanted) - 1)
+    rows = np.flatnonzero(wanted[slot] == keys)
+    _, first = np.unique(slot[rows], return_index=True)
+    return rows[first]
 
 
 def _take(values: Values, index: np.ndarray) -> Values:
@@ -87,16 +124,10 @@ def _take(values: Values, index: np.ndarray) -> Values:
     return values.take(pa.array(index, type=pa.int64()))
 
 
-def _gather(ours: Values, theirs: Values, source: np.ndarray, mine: np.ndarray, split: int) -> Values:
-    """Representatives in ``source`` order, from ours (index < split) or theirs (index - split)."""
-    from_ours = _take(ours, source[mine])
-    from_theirs = _take(theirs, source[~mine] - split)
-    position = np.empty(len(source), dtype=np.int64)
-    position[np.flatnonzero(mine)] = np.arange(len(from_ours))
-    position[np.flatnonzero(~mine)] = len(from_ours) + np.arange(len(from_theirs))
-    if isinstance(ours, np.ndarray):
-        return np.concatenate([from_ours, from_theirs])[position]
-    return pa.concat_arrays([from_ours, from_theirs]).take(pa.array(position, type=pa.int64()))
+def _concat(first: Values, second: Values, order: np.ndarray) -> Values:
+    if isinstance(first, np.ndarray):
+        return np.concatenate([first, second])[order]
+    return pa.concat_arrays([first, second]).take(pa.array(order, type=pa.int64()))
 
 
 def _numpy_view(values: Values) -> np.ndarray:

@@ -57,8 +57,15 @@ class QuantileSketch:
             return
         values = values.astype(self.dtype, copy=False)
         if counts is None:
-            self._place(0, values)
             self.count += len(values)
+            # A block larger than a level is sorted once and halved on its own until it
+            # fits: the same compactions the levels would make, without re-sorting.
+            values = np.sort(values)
+            level = 0
+            while len(values) > self._capacity(level):
+                values = self._halve_sorted(level, values)
+                level += 1
+            self._place(level, values)
         else:
             counts = counts.astype(np.int64, copy=False)
             rows = int(counts.sum())
@@ -131,14 +138,22 @@ class QuantileSketch:
             self._halve(full[0])
 
     def _halve(self, level: int) -> None:
-        items = np.sort(self.levels[level], kind="stable")
+        items = np.sort(self.levels[level])
+        self.levels[level] = items[:0]
+        self._place(level + 1, self._halve_sorted(level, items))
+
+    def _halve_sorted(self, level: int, items: np.ndarray) -> np.ndarray:
+        """Every other item of sorted ``items``, from a seeded coin's offset: they go up a level.
+
+        An odd item out stays on ``level``, so the total weight never changes.
+        """
+        self._grow(level + 1)
         offset = int(mix64(np.array([_SEED ^ np.uint64((level << 40) + self.halvings[level])]))[0] & 1)
         self.halvings[level] += 1
-        # An odd item out stays behind, so the total weight never changes.
-        keep_behind = items[:1] if len(items) % 2 else items[:0]
-        pairs = items[len(keep_behind) :]
-        self.levels[level] = keep_behind
-        self._place(level + 1, pairs[offset::2])
+        if len(items) % 2:
+            self._place(level, items[:1])
+            items = items[1:]
+        return items[offset::2]
 
 
 def rank_error_bound(k: int) -> float:

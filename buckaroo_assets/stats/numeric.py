@@ -22,6 +22,7 @@ NUMBER_KEYS = Keying(
     keys=lambda values: np.ascontiguousarray(values).view(np.uint64),
     add_to_hll=lambda hll, values, keys: hll.add_numbers(values),
     quantiles=True,
+    keys_are_values=True,
 )
 
 
