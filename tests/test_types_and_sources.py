@@ -316,9 +316,39 @@ def test_parquet_text_is_read_as_a_dictionary_only_when_its_dictionary_is_small(
     )
     path = tmp_path / "mixed.parquet"
     pq.write_table(table, path)
-    batch = next(open_source(str(path)).batches(65_536))
+    batch = next(open_source(str(path)).batches(65_536, None))
     assert pa.types.is_dictionary(batch.schema.field("low").type)  # counted by index
     assert not pa.types.is_dictionary(batch.schema.field("high").type)  # no dictionary rebuilt
     assert (
         ba.build_bundle(str(path), data_id="p").stats == ba.build_bundle(table, data_id="p").stats
     )
+
+
+def test_wide_tables_are_summarised_in_column_groups_with_the_same_stats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from buckaroo_assets.build import builder
+
+    rng = np.random.default_rng(5)
+    table = pa.table(
+        {
+            **{f"f{i}": rng.normal(size=3_000) for i in range(12)},
+            "s": [f"v{i % 40}" for i in range(3_000)],
+            "t": pa.array(rng.integers(0, 10**12, 3_000), pa.timestamp("us")),
+        }
+    )
+    path = tmp_path / "wide.parquet"
+    pq.write_table(table, path, row_group_size=1_000)
+    whole = {
+        "table": ba.build_bundle(table, data_id="w"),
+        "parquet": ba.build_bundle(str(path), data_id="w"),
+    }
+    monkeypatch.setattr(builder, "GROUP_BUDGET_BYTES", 200_000)  # a few columns per group
+    for kind, source in (("table", table), ("parquet", str(path))):
+        seen: list[ba.build.BuildProgress] = []
+        grouped = ba.build_bundle(source, data_id="w", progress=seen.append)
+        assert grouped.meta["column_groups"] > 3
+        assert grouped.stats == whole[kind].stats
+        assert grouped.first_window.equals(whole[kind].first_window)
+        done = [p.rows_done for p in seen]
+        assert done == sorted(done) and done[-1] == 3_000 and seen[-1].rows_total == 3_000

@@ -23,7 +23,7 @@ from ..stats.accumulators import ColumnAccumulator, accumulator_for
 from ..stats.engine import accumulate
 from ..version import __version__
 from .data_id import data_id_for
-from .sources import open_source
+from .sources import Source, open_source
 
 __all__ = ["BuildProgress", "build_bundle"]
 
@@ -56,11 +56,24 @@ def build_bundle(
         ColumnAccumulator(f.type, config) if i in skipped else accumulator_for(f.type, config)
         for i, f in enumerate(opened.schema)
     ]
-    window = _WindowCollector(config.window_rows)
-    on_block = window.add
-    if progress is not None:
-        on_block = _Reporter(window.add, progress, opened.rows_total, started)
-    rows, results = accumulate(opened.batches(config.block_rows), accumulators, config.block_rows, on_block)
+    groups = column_groups(opened, config)
+    reporter = _Reporter(progress, opened.rows_total, len(groups), started)
+    rows, results, window_columns = 0, [None] * len(accumulators), [None] * len(accumulators)
+    for group in groups:
+        # One pass per group of columns: each group's exact counters are finalised and
+        # freed before the next is read, so memory follows the group, not the table's width.
+        window = _WindowCollector(config.window_rows)
+        rows, group_results = accumulate(
+            opened.batches(config.block_rows, None if len(groups) == 1 else group),
+            [accumulators[i] for i in group],
+            config.block_rows,
+            reporter.watch(window.add),
+        )
+        for slot, (position, result) in enumerate(zip(group, group_results, strict=True)):
+            results[position] = result
+            window_columns[position] = window.column(slot, opened.schema.field(position).type)
+            accumulators[position] = None  # its counters go now, not at the end of the build
+        reporter.group_done()
     stats: dict[str, dict[str, Any]] = {}
     for position, result in enumerate(results):
         entry: dict[str, Any] = {
@@ -79,6 +92,7 @@ def build_bundle(
         "config_id": config.config_id,
         "rows": rows,
         "columns": len(accumulators),
+        "column_groups": len(groups),
         "source_kind": opened.kind,
         "build_seconds": round(time.perf_counter() - started, 6),
         "producer": {
@@ -92,7 +106,7 @@ def build_bundle(
         data_id=data_id,
         config=config,
         stats=stats,
-        first_window=window.table(opened.schema),
+        first_window=pa.Table.from_arrays(window_columns, schema=opened.schema),
         meta=meta,
     )
 
@@ -117,23 +131,40 @@ class BuildProgress:
 
 
 class _Reporter:
-    """Counts rows as blocks pass, then tells the caller."""
+    """Counts rows as blocks pass and tells the caller, if it asked.
+
+    With columns summarised in groups, every row is read once per group:
+    ``rows_done`` then counts rows times the share of columns done, so it still
+    ends at ``rows_total`` and the rate and ETA stay honest.
+    """
 
     def __init__(
         self,
-        inner: Callable[[pa.RecordBatch], None],
-        progress: Callable[[BuildProgress], None],
+        progress: Callable[[BuildProgress], None] | None,
         rows_total: int | None,
+        groups: int,
         started: float,
     ) -> None:
-        self.inner, self.progress, self.rows_total, self.started = inner, progress, rows_total, started
-        self.rows = 0
+        self.progress, self.rows_total, self.started = progress, rows_total, started
+        self.groups = max(groups, 1)
+        self.rows_in_group = 0
+        self.groups_done = 0
 
-    def __call__(self, block: pa.RecordBatch) -> None:
-        self.inner(block)
-        self.rows += block.num_rows
-        seconds = time.perf_counter() - self.started
-        self.progress(BuildProgress(self.rows, self.rows_total, seconds))
+    def watch(self, inner: Callable[[pa.RecordBatch], None]) -> Callable[[pa.RecordBatch], None]:
+        def on_block(block: pa.RecordBatch) -> None:
+            inner(block)
+            self.rows_in_group += block.num_rows
+            if self.progress is not None:
+                total = self.rows_total or self.rows_in_group
+                done = (self.groups_done * total + self.rows_in_group) // self.groups
+                seconds = time.perf_counter() - self.started
+                self.progress(BuildProgress(done, self.rows_total, seconds))
+
+        return on_block
+
+    def group_done(self) -> None:
+        self.groups_done += 1
+        self.rows_in_group = 0
 
 
 def _is_skipped(name: Hashable, config: StatsConfig) -> bool:
@@ -154,11 +185,35 @@ class _WindowCollector:
             self.batches.append(kept)
             self.rows += kept.num_rows
 
-    def table(self, schema: pa.Schema) -> pa.Table:
-        columns = []
-        for i, target in enumerate(schema):
-            pieces = [b.column(i) for b in self.batches]
-            # Parquet text may have been read dictionary-encoded for speed.
-            pieces = [p.cast(target.type) if p.type != target.type else p for p in pieces]
-            columns.append(pa.chunked_array(pieces, type=target.type).combine_chunks())
-        return pa.Table.from_arrays(columns, schema=schema)
+    def column(self, slot: int, target: pa.DataType) -> pa.Array:
+        """The window of the ``slot``-th column read, as ``target`` (Parquet text may have
+        been read dictionary-encoded for speed)."""
+        pieces = [b.column(slot) for b in self.batches]
+        pieces = [p.cast(target) if p.type != target else p for p in pieces]
+        return pa.chunked_array(pieces, type=target).combine_chunks()
+
+
+# A group's share of memory: its blocks in flight and its exact counters.
+GROUP_BUDGET_BYTES = 256 << 20
+_BLOCKS_IN_FLIGHT = 4  # read ahead (2), being summarised (1), being re-cut (1)
+_COUNTER_OVERHEAD = 16  # bytes per distinct value besides the value: its count and slack
+
+
+def column_groups(source: Source, config: StatsConfig) -> list[list[int]]:
+    """Columns split, in order, into groups whose blocks and counters fit the budget."""
+    positions = list(range(len(source.schema)))
+    if source.column_bytes is None or len(positions) <= 1:
+        return [positions]
+    rows = source.rows_total or config.block_rows
+    block = min(config.block_rows, rows)
+    distinct = min(rows, config.distinct_threshold)
+    groups: list[list[int]] = [[]]
+    used = 0.0
+    for position, width in zip(positions, source.column_bytes, strict=True):
+        cost = block * width * _BLOCKS_IN_FLIGHT + distinct * (width + _COUNTER_OVERHEAD)
+        if groups[-1] and used + cost > GROUP_BUDGET_BYTES:
+            groups.append([])
+            used = 0.0
+        groups[-1].append(position)
+        used += cost
+    return groups

@@ -33,10 +33,14 @@ class Source:
     schema: pa.Schema  # the types as the caller will see them in the window
     names: list[Hashable]  # original labels, any hashable, duplicates allowed
     dtypes: list[str]  # what Buckaroo shows as each column's dtype
-    batches: Callable[[int], Iterator[pa.RecordBatch]]  # batch_rows -> stream
+    # (batch_rows, column positions or None for all) -> stream of those columns
+    batches: Callable[[int, list[int] | None], Iterator[pa.RecordBatch]]
     kind: str
     notes: dict[int, str] = field(default_factory=dict)  # column position -> treatment note
     rows_total: int | None = None  # known up front for tables and Parquet: progress shows an ETA
+    # Bytes per row of each column, where the source can also be read a few columns at a
+    # time (tables, Parquet): a wide table is then summarised in groups of columns.
+    column_bytes: list[float] | None = None
 
 
 def open_source(source: Any, *, storage_options: dict | None = None) -> Source:
@@ -64,13 +68,19 @@ def open_source(source: Any, *, storage_options: dict | None = None) -> Source:
 
 def _from_table(table: pa.Table, kind: str) -> Source:
     names: list[Hashable] = list(table.column_names)
+
+    def batches(rows: int, columns: list[int] | None) -> Iterator[pa.RecordBatch]:
+        chosen = table if columns is None else table.select(columns)
+        return iter(chosen.to_batches(max_chunksize=rows))
+
     return Source(
         schema=table.schema,
         names=names,
         dtypes=pandas_dtypes(table.schema),
-        batches=lambda rows: iter(table.to_batches(max_chunksize=rows)),
+        batches=batches,
         kind=kind,
         rows_total=table.num_rows,
+        column_bytes=[c.nbytes / max(table.num_rows, 1) for c in table.columns],
     )
 
 
@@ -79,7 +89,7 @@ def _from_reader(reader: pa.RecordBatchReader) -> Source:
         schema=reader.schema,
         names=list(reader.schema.names),
         dtypes=pandas_dtypes(reader.schema),
-        batches=lambda rows: iter(reader),
+        batches=lambda rows, columns: iter(reader),
         kind="pyarrow-stream",
     )
 
@@ -89,7 +99,7 @@ def _from_dataset(dataset: Any) -> Source:
         schema=dataset.schema,
         names=list(dataset.schema.names),
         dtypes=pandas_dtypes(dataset.schema),
-        batches=lambda rows: iter(dataset.scanner(batch_size=rows).to_batches()),
+        batches=lambda rows, columns: iter(dataset.scanner(batch_size=rows).to_batches()),
         kind="pyarrow-dataset",
         rows_total=dataset.count_rows(),
     )
@@ -175,8 +185,10 @@ def _from_parquet(fs: Any, path: str) -> Source:
     schema = dataset.schema
     fragments = list(dataset.get_fragments())
     text = _dictionary_columns(fragments, [f.name for f in schema if _is_text(f.type)])
+    rows_total = sum(f.count_rows() for f in fragments)
 
-    def stream(batch_rows: int) -> Iterator[pa.RecordBatch]:
+    def stream(batch_rows: int, columns: list[int] | None) -> Iterator[pa.RecordBatch]:
+        chosen = None if columns is None else [schema.names[i] for i in columns]
         for fragment in fragments:
             if not fragment.physical_schema.equals(schema):
                 raise UnsupportedSourceError(
@@ -191,7 +203,9 @@ def _from_parquet(fs: Any, path: str) -> Source:
                 )
                 # One decoding thread: the stats workers keep the other cores busy,
                 # and fewer allocating threads fragment memory less.
-                yield from reader.iter_batches(batch_size=batch_rows, use_threads=False)
+                yield from reader.iter_batches(
+                    batch_size=batch_rows, columns=chosen, use_threads=False
+                )
 
     return Source(
         schema=schema,
@@ -199,7 +213,8 @@ def _from_parquet(fs: Any, path: str) -> Source:
         dtypes=pandas_dtypes(schema),
         batches=stream,
         kind="parquet",
-        rows_total=sum(f.count_rows() for f in fragments),
+        rows_total=rows_total,
+        column_bytes=_parquet_column_bytes(fragments, schema, rows_total),
     )
 
 
@@ -221,6 +236,24 @@ def _read_buffer(filesystem: Any) -> int:
     from pyarrow.fs import LocalFileSystem
 
     return READ_BUFFER_BYTES if isinstance(filesystem, LocalFileSystem) else REMOTE_READ_BUFFER_BYTES
+
+
+def _parquet_column_bytes(fragments: list[Any], schema: pa.Schema, rows: int) -> list[float] | None:
+    """Decoded bytes per row of each top-level column, from the files' metadata."""
+    if len(set(schema.names)) != len(schema.names):
+        return None  # columns are read by name: duplicates cannot be told apart
+    sizes = dict.fromkeys(schema.names, 0)
+    for fragment in fragments:
+        metadata = fragment.metadata
+        for group in range(metadata.num_row_groups):
+            row_group = metadata.row_group(group)
+            flat = row_group.num_columns == len(schema.names)  # one leaf per column
+            for column in range(row_group.num_columns):
+                chunk = row_group.column(column)
+                top = schema.names[column] if flat else chunk.path_in_schema.split(".")[0]
+                if top in sizes:
+                    sizes[top] += chunk.total_uncompressed_size
+    return [sizes[name] / max(rows, 1) for name in schema.names]
 
 
 def _dictionary_columns(fragments: list[Any], names: list[str]) -> list[str]:
@@ -274,6 +307,6 @@ def _from_text(fs: Any, path: str, fmt: str) -> Source:
         schema=schema,
         names=list(schema.names),
         dtypes=pandas_dtypes(schema),
-        batches=lambda rows: iter(open_reader()),
+        batches=lambda rows, columns: iter(open_reader()),
         kind=fmt,
     )
