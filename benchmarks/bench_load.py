@@ -903,7 +903,7 @@ def main(argv: list[str] | None = None) -> int:
     import buckaroo_assets as ba
     from buckaroo_assets.store.bundle_store import BundleStore
 
-    path = data_file(args.rows)
+    path = data_file("mixed", args.rows)
     bundle, build_s = build(path)
     check_bundle(bundle, args.rows)
     print(f"\nbuilt {bundle!r} from {path} in {build_s:.2f} s", flush=True)

@@ -107,6 +107,9 @@ def test_a_damaged_or_foreign_memo_costs_a_read_not_a_wrong_id(
         json.dumps({**entry, "file_id": 7}).encode(),
         json.dumps({**entry, "stat": {**entry["stat"], "ino": entry["stat"]["ino"] + 1}}).encode(),
         json.dumps({**entry, "host": "elsewhere", "file_id": "file-" + "0" * 32}).encode(),
+        # remembered under an older id scheme (no scheme, or another): never reused
+        json.dumps({k: v for k, v in entry.items() if k != "scheme"} | {"file_id": "file-" + "1" * 32}).encode(),
+        json.dumps({**entry, "scheme": "blake2b-128", "file_id": "file-" + "2" * 32}).encode(),
     ):
         memo_file.write_bytes(damaged)
         start = bytes_read()

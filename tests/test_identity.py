@@ -126,12 +126,16 @@ def test_same_content_in_two_paths_same_id(tmp_path: Path) -> None:
     assert_valid_id(data_id_for(a))
 
 
-def test_file_id_is_plain_blake2b_of_content(tmp_path: Path) -> None:
-    import hashlib
+def test_file_id_is_plain_blake3_128_of_content(tmp_path: Path) -> None:
+    import blake3
 
     p = tmp_path / "f.bin"
     p.write_bytes(b"hello")
-    assert data_id_for(p) == "file-" + hashlib.blake2b(b"hello", digest_size=16).hexdigest()
+    assert data_id_for(p) == "file-" + blake3.blake3(b"hello").hexdigest(16)  # b3sum --length 16
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    # BLAKE3's published digest of the empty input, first 128 bits.
+    assert data_id_for(empty) == "file-af1349b9f5f9a1a6a0404dea36dcc949"
 
 
 def test_one_byte_changed_changes_id(tmp_path: Path) -> None:

@@ -33,14 +33,14 @@ def data_id_for(
 ) -> str:
     """Identity of one version of a dataset's content: equal content, equal id, anywhere.
 
-    The result is ``<kind>-<32 lowercase hex>`` (a 128-bit BLAKE2b digest) and
+    The result is ``<kind>-<32 lowercase hex>`` (a 128-bit BLAKE3 digest) and
     always passes :func:`validate_data_id`.  The kind says what was hashed,
     and ids of different kinds never compare equal:
 
     ``file-``
         A single file (local path, ``os.PathLike`` or any fsspec URL such as
-        ``file://`` or ``memory://``): BLAKE2b-128 of its raw bytes, streamed
-        in 1 MiB chunks, so it equals ``b2sum -l 128 FILE``.  The path itself
+        ``file://`` or ``memory://``): BLAKE3-128 of its raw bytes, streamed
+        in 8 MiB chunks, so it equals ``b3sum --length 16 FILE``.  The path itself
         is not hashed: a copy elsewhere has the same id.
     ``s3etag-``
         A single object on a filesystem whose protocol includes ``s3``: a
@@ -65,13 +65,13 @@ def data_id_for(
         A ``pandas.DataFrame``: column labels (any hashable, type-tagged so
         ``0`` and ``"0"`` differ), dtypes, the index (values, dtypes, names)
         and every cell.  Numeric, bool and datetime columns are hashed as raw
-        bytes; string and extension columns through pandas' fixed-key 64-bit
-        cell hash (``hash_pandas_object``); other object columns through a
-        type-tagged encoding of each cell, so ``1`` and ``"1"`` differ.
+        bytes, categoricals as categories and codes, string and extension
+        columns as the Arrow array the build reads, other object columns
+        through a type-tagged encoding of each cell, so ``1`` and ``"1"`` differ.
 
     ``memo`` (e.g. ``BundleStore.file_hashes``) remembers the ``file-`` hash
     of each local file with its stat identity, so an unchanged file is not
-    read again; see :mod:`buckaroo_assets.file_hashes` for when it is reused.
+    read again; see :mod:`buckaroo_assets.store.file_hashes` for when it is reused.
 
     A missing path raises ``FileNotFoundError``; any other type ``TypeError``.
     """

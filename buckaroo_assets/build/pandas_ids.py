@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..bundle.ids import short_repr
+from .arrow_ids import arrow_column_digest
 from .digests import framed, json_bytes, new_hash, qualified_name
 
 CELLS_PER_UPDATE = 4_096
@@ -123,10 +124,16 @@ def _object_cells(values: Iterable[object]) -> Iterator[bytes]:
 
 
 def _pandas_values_digest(values: Any, what: str) -> bytes:
-    """Digest of one column or index level: null mask plus values, by the cheapest exact route."""
+    """Digest of one column or index level: null mask plus values, by the cheapest exact route.
+
+    Numbers, bools and datetimes hash as raw bytes, categoricals as their
+    categories and codes, strings and extension types as the Arrow array the
+    build reads, other object columns as type-tagged cells; every route ends
+    in the same cryptographic hash.
+    """
     import numpy as np
     import pandas as pd
-    from pandas.util import hash_pandas_object
+    import pyarrow as pa
 
     series = values if isinstance(values, pd.Series) else pd.Series(values, copy=False)
     dtype = series.dtype
@@ -134,24 +141,28 @@ def _pandas_values_digest(values: Any, what: str) -> bytes:
     framed(h, str(dtype).encode())
     framed(h, np.packbits(np.asarray(series.isna(), dtype=bool)).tobytes())
     if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":
-        raw = np.ascontiguousarray(series.to_numpy())
         framed(h, b"raw")
-        h.update(raw.view(np.uint8).reshape(-1))
+        h.update(np.ascontiguousarray(series.to_numpy()).view(np.uint8).reshape(-1))
         return h.digest()
     if isinstance(dtype, pd.CategoricalDtype):
         framed(h, _pandas_values_digest(dtype.categories, f"categories of {what}"))
         framed(h, b"ordered" if dtype.ordered else b"unordered")
+        framed(h, b"codes")
+        h.update(np.ascontiguousarray(series.cat.codes.to_numpy()).view(np.uint8).reshape(-1))
+        return h.digest()
     is_object = isinstance(dtype, np.dtype) and dtype.kind == "O"
     if is_object and pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
         cells = series
     else:
         try:
-            hashes = hash_pandas_object(series, index=False, categorize=False)
-        except (TypeError, ValueError):
+            array = pa.array(series, from_pandas=True)
+        except (pa.ArrowException, TypeError, ValueError):
             cells = series.astype(object)
         else:
-            framed(h, b"hash64")
-            h.update(np.ascontiguousarray(hashes.to_numpy(dtype=np.uint64)).view(np.uint8))
+            chunked = array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
+            framed(h, b"arrow")
+            framed(h, str(chunked.type).encode())
+            h.update(arrow_column_digest(chunked, len(chunked)))
             return h.digest()
     framed(h, b"cells")
     try:
@@ -163,7 +174,7 @@ def _pandas_values_digest(values: Any, what: str) -> bytes:
 
 
 def pandas_id(df: Any) -> str:
-    h = new_hash(b"pandas:v1")
+    h = new_hash(b"pandas:v2")
     columns, index = df.columns, df.index
     framed(h, json_bytes(list(df.shape)))
     framed(h, _labels_bytes(columns.tolist()))

@@ -58,25 +58,29 @@ class FileHashMemo:
     def __repr__(self) -> str:
         return f"FileHashMemo({self._prefix!r})"
 
-    def hashed(self, path: str, compute: Callable[[], str]) -> str:
-        """The remembered hash of local file ``path`` if it is unchanged, else ``compute()``."""
+    def hashed(self, path: str, compute: Callable[[], str], *, scheme: str) -> str:
+        """The remembered hash of local file ``path`` if it is unchanged, else ``compute()``.
+
+        ``scheme`` names how ``compute`` hashes: a hash remembered under another
+        scheme (an older id scheme) is a miss, never reused.
+        """
         real = os.path.realpath(path)
         started_ns = time.time_ns()
         before = _identity(os.stat(real))
         key = self._key(real)
-        remembered = self._recall(key, real, before)
+        remembered = self._recall(key, real, before, scheme)
         if remembered is not None:
             return remembered
         file_id = compute()
         if before == _identity(os.stat(real)) and _settled(before, started_ns):
-            self._remember(key, real, before, file_id)
+            self._remember(key, real, before, file_id, scheme)
         return file_id
 
     def _key(self, real: str) -> str:
         digest = hashlib.blake2b(f"{self._host}\0{real}".encode(), digest_size=16).hexdigest()
         return f"{self._prefix}/{digest}.json"
 
-    def _recall(self, key: str, real: str, identity: dict[str, int]) -> str | None:
+    def _recall(self, key: str, real: str, identity: dict[str, int], scheme: str) -> str | None:
         try:
             raw = self._read(key)
             if raw is None:
@@ -87,14 +91,18 @@ class FileHashMemo:
             return None
         if not isinstance(entry, dict):
             return None
-        same = entry.get("host") == self._host and entry.get("path") == real
+        same = (entry.get("host"), entry.get("path"), entry.get("scheme")) == (self._host, real, scheme)
         file_id = entry.get("file_id")
         if same and entry.get("stat") == identity and isinstance(file_id, str):
             return file_id
         return None
 
-    def _remember(self, key: str, real: str, identity: dict[str, int], file_id: str) -> None:
-        entry = {"host": self._host, "path": real, "stat": identity, "file_id": file_id}
+    def _remember(
+        self, key: str, real: str, identity: dict[str, int], file_id: str, scheme: str
+    ) -> None:
+        entry = {
+            "host": self._host, "path": real, "stat": identity, "file_id": file_id, "scheme": scheme,
+        }  # fmt: skip
         try:
             self._write(key, json.dumps(entry, sort_keys=True).encode())
         except Exception as exc:  # a read-only store still hashes correctly
