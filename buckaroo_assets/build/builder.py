@@ -6,9 +6,12 @@ load bundles, never import the stats engine, numpy kernels or source readers.
 
 from __future__ import annotations
 
+import os
 import platform
+import threading
 import time
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,22 +61,33 @@ def build_bundle(
     ]
     groups = column_groups(opened, config)
     reporter = _Reporter(progress, opened.rows_total, len(groups), started)
-    rows, results, window_columns = 0, [None] * len(accumulators), [None] * len(accumulators)
-    for group in groups:
-        # One pass per group of columns: each group's exact counters are finalised and
-        # freed before the next is read, so memory follows the group, not the table's width.
+    results: list[Any] = [None] * len(accumulators)
+    window_columns: list[Any] = [None] * len(accumulators)
+
+    def summarise(index: int) -> int:
+        """One pass over a group of columns; its counters are freed as soon as it is done."""
+        group = groups[index]
         window = _WindowCollector(config.window_rows)
         rows, group_results = accumulate(
             opened.batches(config.block_rows, None if len(groups) == 1 else group),
             [accumulators[i] for i in group],
             config.block_rows,
-            reporter.watch(window.add),
+            reporter.watch(window.add, index),
+            workers=None if len(groups) == 1 else 1,
         )
         for slot, (position, result) in enumerate(zip(group, group_results, strict=True)):
             results[position] = result
             window_columns[position] = window.column(slot, opened.schema.field(position).type)
-            accumulators[position] = None  # its counters go now, not at the end of the build
-        reporter.group_done()
+            accumulators[position] = None
+        return rows
+
+    if len(groups) == 1:
+        rows = summarise(0)
+    else:
+        # Groups run side by side, one per core, each reading and summarising on its own
+        # thread: one group's decoding overlaps another's stats.
+        with ThreadPoolExecutor(max_workers=GROUPS_AT_ONCE, thread_name_prefix="buckaroo-assets-group") as pool:
+            rows = list(pool.map(summarise, range(len(groups))))[-1]
     stats: dict[str, dict[str, Any]] = {}
     for position, result in enumerate(results):
         entry: dict[str, Any] = {
@@ -135,7 +149,8 @@ class _Reporter:
 
     With columns summarised in groups, every row is read once per group:
     ``rows_done`` then counts rows times the share of columns done, so it still
-    ends at ``rows_total`` and the rate and ETA stay honest.
+    ends at ``rows_total`` and the rate and ETA stay honest. Once the caller's
+    callback raises (a cancellation), every group stops at its next block.
     """
 
     def __init__(
@@ -146,25 +161,30 @@ class _Reporter:
         started: float,
     ) -> None:
         self.progress, self.rows_total, self.started = progress, rows_total, started
-        self.groups = max(groups, 1)
-        self.rows_in_group = 0
-        self.groups_done = 0
+        self.rows = [0] * max(groups, 1)
+        self.lock = threading.Lock()
+        self.stopped: BaseException | None = None
 
-    def watch(self, inner: Callable[[pa.RecordBatch], None]) -> Callable[[pa.RecordBatch], None]:
+    def watch(
+        self, inner: Callable[[pa.RecordBatch], None], group: int
+    ) -> Callable[[pa.RecordBatch], None]:
         def on_block(block: pa.RecordBatch) -> None:
             inner(block)
-            self.rows_in_group += block.num_rows
-            if self.progress is not None:
-                total = self.rows_total or self.rows_in_group
-                done = (self.groups_done * total + self.rows_in_group) // self.groups
+            with self.lock:
+                if self.stopped is not None:
+                    raise self.stopped
+                self.rows[group] += block.num_rows
+                if self.progress is None:
+                    return
+                done = sum(self.rows) // len(self.rows)
                 seconds = time.perf_counter() - self.started
-                self.progress(BuildProgress(done, self.rows_total, seconds))
+                try:
+                    self.progress(BuildProgress(done, self.rows_total, seconds))
+                except BaseException as error:
+                    self.stopped = error
+                    raise
 
         return on_block
-
-    def group_done(self) -> None:
-        self.groups_done += 1
-        self.rows_in_group = 0
 
 
 def _is_skipped(name: Hashable, config: StatsConfig) -> bool:
@@ -193,8 +213,9 @@ class _WindowCollector:
         return pa.chunked_array(pieces, type=target).combine_chunks()
 
 
-# A group's share of memory: its blocks in flight and its exact counters.
+# Memory for the groups summarised at once: their blocks in flight and exact counters.
 GROUP_BUDGET_BYTES = 256 << 20
+GROUPS_AT_ONCE = max(1, min(2, os.cpu_count() or 1))
 _BLOCKS_IN_FLIGHT = 4  # read ahead (2), being summarised (1), being re-cut (1)
 _COUNTER_OVERHEAD = 16  # bytes per distinct value besides the value: its count and slack
 
@@ -207,11 +228,12 @@ def column_groups(source: Source, config: StatsConfig) -> list[list[int]]:
     rows = source.rows_total or config.block_rows
     block = min(config.block_rows, rows)
     distinct = min(rows, config.distinct_threshold)
+    budget = GROUP_BUDGET_BYTES / GROUPS_AT_ONCE
     groups: list[list[int]] = [[]]
     used = 0.0
     for position, width in zip(positions, source.column_bytes, strict=True):
         cost = block * width * _BLOCKS_IN_FLIGHT + distinct * (width + _COUNTER_OVERHEAD)
-        if groups[-1] and used + cost > GROUP_BUDGET_BYTES:
+        if groups[-1] and used + cost > budget:
             groups.append([])
             used = 0.0
         groups[-1].append(position)

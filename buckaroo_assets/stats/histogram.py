@@ -62,13 +62,22 @@ def numeric_histogram(
     low = quantile(values, cumulative, 0.01)
     high = quantile(values, cumulative, 0.99)
     as_float = values.astype(np.float64)
-    in_meat = (as_float > low) & (as_float < high)
-    if not in_meat.any():
+    # values are sorted: the meat is one slice, and each bin's population is a
+    # difference of cumulative weights at its edges (np.histogram's own binning:
+    # [lo, hi) per bin, the last one closed), found by binary search.
+    start = int(np.searchsorted(as_float, low, side="right"))
+    stop = int(np.searchsorted(as_float, high, side="left"))
+    if start >= stop:
         return None, []
+    meat = as_float[start:stop]
     try:
-        populations, edges = np.histogram(as_float[in_meat], bins=bins, weights=weights[in_meat])
+        edges = np.histogram_bin_edges(meat, bins=bins)
     except ValueError:
         return None, []
+    below = np.concatenate([[0], np.cumsum(weights[start:stop])])
+    cuts = np.searchsorted(meat, edges, side="left")
+    cuts[-1] = len(meat)  # the last bin includes its upper edge
+    populations = np.diff(below[cuts]).astype(np.float64)
     if len(values) <= 5:
         return None, [float(e) for e in edges]
     step = (edges[-1] - edges[0]) / max(len(edges) - 1, 1)
