@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,7 +45,13 @@ SALES_ROWS = 2_500
 Result = subprocess.CompletedProcess[str]
 
 
-def run_many(*commands: Sequence[object], env_store: str | None = None) -> list[Result]:
+# The CLI's working directory: never the checkout, whose ./.buckaroo/store is the main job's.
+OUTSIDE = Path(tempfile.mkdtemp(prefix="buckaroo-cli-"))
+
+
+def run_many(
+    *commands: Sequence[object], env_store: str | None = None, cwd: Path = OUTSIDE
+) -> list[Result]:
     """Independent CLI calls, each in a fresh interpreter, one per CPU at a time.
 
     ``$BUCKAROO_STORE_URL`` is set only when asked for, so no test sees the caller's store.
@@ -55,14 +62,14 @@ def run_many(*commands: Sequence[object], env_store: str | None = None) -> list[
 
     def one(command: Sequence[object]) -> Result:
         argv = [sys.executable, "-m", "buckaroo_assets.cli", *map(str, command)]
-        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, cwd=cwd)
 
     with ThreadPoolExecutor(max_workers=min(len(commands), os.cpu_count() or 1)) as pool:
         return list(pool.map(one, commands))
 
 
-def run(*args: object, env_store: str | None = None) -> Result:
-    return run_many(args, env_store=env_store)[0]
+def run(*args: object, env_store: str | None = None, cwd: Path = OUTSIDE) -> Result:
+    return run_many(args, env_store=env_store, cwd=cwd)[0]
 
 
 def ok(result: Result) -> str:
@@ -467,16 +474,28 @@ def test_bad_arguments_exit_2(args: list[str], store_dir: Path) -> None:
     usage_error(run(*args, env_store=str(store_dir)))
 
 
-def test_missing_store_exits_2_and_env_var_is_the_default(store_dir: Path) -> None:
-    commands = (
-        ["ls"], ["verify"], ["gc", "--keep-latest", "1"], ["show", "some-id"],
-        ["build", "not-even-there.csv"],  # the store is checked before the source is read
+def test_one_store_rule_flag_then_env_then_project_then_default(
+    tmp_path: Path, store_dir: Path, sources: Sources
+) -> None:
+    """--store, else $BUCKAROO_STORE_URL, else the project configuration, else ./.buckaroo/store."""
+    project = tmp_path / "project"
+    (project / "deep" / "er").mkdir(parents=True)
+    default = (project / "deep" / "er" / ".buckaroo" / "store").as_uri()
+    listing = ok(run("ls", cwd=project / "deep" / "er"))
+    assert listing.strip() == f"no bundles in {default}"
+    (project / "pyproject.toml").write_text(
+        '[tool.buckaroo-assets]\nstore = "bundles"\n[tool.buckaroo-assets.stats]\nwindow_rows = 7\n'
     )
-    for result in run_many(*commands):
-        stderr = usage_error(result)
-        assert "no store given" in stderr and "--store" in stderr and STORE_ENV in stderr
-    assert ok(run("ls", env_store=str(store_dir))).startswith("no bundles in ")
-    assert as_json(run("ls", "--json", env_store=str(store_dir)))["bundles"] == []
+    built = as_json(run("build", sources.sales, "--dataset", "sales", "--json", cwd=project / "deep"))
+    assert built["hit"] is False and built["manifest_url"].startswith((project / "bundles").as_uri())
+    assert ba.load_bundle(dataset="sales", store=project / "bundles").first_window.num_rows == 7
+    again = as_json(run("build", sources.sales, "--dataset", "sales", "--json", cwd=project))
+    assert again["hit"] is True and again["config_id"] == built["config_id"]  # same project config
+    assert as_json(run("ls", "--json", cwd=project))["bundles"][0]["dataset"] == "sales"
+    # $BUCKAROO_STORE_URL beats the project, --store beats both.
+    assert as_json(run("ls", "--json", cwd=project, env_store=str(store_dir)))["bundles"] == []
+    other = tmp_path / "other"
+    assert as_json(run("ls", "--json", "--store", other, cwd=project))["store"] == other.as_uri()
 
 
 def test_missing_or_unreadable_source_exits_1(tmp_path: Path, store_dir: Path) -> None:

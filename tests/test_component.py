@@ -279,6 +279,14 @@ def test_defaults_and_nulls(tmp_path: Path) -> None:
     assert store.url is None  # the resource's default: $BUCKAROO_STORE_URL, else .buckaroo/store
     assert [s.cron_schedule for s in defs.schedules] == ["0 3 * * *"]
     assert [s.minimum_interval_seconds for s in defs.sensors] == [60]
+    assert [s.default_status for s in defs.schedules] == [dg.DefaultScheduleStatus.STOPPED]
+    assert [s.default_status for s in defs.sensors] == [dg.DefaultSensorStatus.STOPPED]
+
+    running = BuckarooBundles.resolve_from_yaml(
+        "datasets:\n  - {name: a, source: a.csv}\nautomation_running: true\n"
+    ).build_definitions(tmp_path)
+    assert [s.default_status for s in running.schedules] == [dg.DefaultScheduleStatus.RUNNING]
+    assert [s.default_status for s in running.sensors] == [dg.DefaultSensorStatus.RUNNING]
 
     off = BuckarooBundles.resolve_from_yaml(
         "datasets:\n  - {name: a, source: a.csv}\n"

@@ -69,16 +69,15 @@ class Deployment:
     """A fresh Dagster instance folder and a fresh store, as environment variables."""
 
     home: Path
-    store_url: str
+    store_url: str | None  # None: no $BUCKAROO_STORE_URL, the store rule decides
+    root: Path = ROOT  # where commands run
 
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUCKAROO_"))}
-        env.update(
-            DAGSTER_HOME=str(self.home),
-            BUCKAROO_STORE_URL=self.store_url,
-            PYTHONUNBUFFERED="1",
-        )
+        env.update(DAGSTER_HOME=str(self.home), PYTHONUNBUFFERED="1")
+        if self.store_url is not None:
+            env["BUCKAROO_STORE_URL"] = self.store_url
         return env
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -90,7 +89,7 @@ class Deployment:
         command = dagster_command(*args)
         proc = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -164,6 +163,41 @@ def test_asset_materialize_publishes_every_example_then_hits(
                 assert metadata["data_id"].value == bundles[name].data_id, name
                 assert metadata["dagster/row_count"].value == expected_rows(name), name
                 assert metadata["dagster/uri"].value.startswith(deployment.store_url), name
+
+
+def test_after_the_main_job_every_door_finds_the_bundles_without_configuration(
+    tmp_path: Path,
+) -> None:
+    """The main job's code location in a fresh folder, no store variable anywhere: the
+    reader, ``ls`` and ``html`` all find its bundles in ./.buckaroo/store by the store rule."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    shutil.copy(ROOT / "definitions.py", checkout / "definitions.py")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    deployment = Deployment(home=home, store_url=None, root=checkout)
+    done = deployment.run("asset", "materialize", "-f", "definitions.py", "--select", "*")
+    assert done.returncode == 0, f"materialize failed:\n{tail(done.stdout)}"
+    assert (checkout / ".buckaroo" / "store" / "v1").is_dir()
+
+    def plain(*argv: str) -> str:
+        result = subprocess.run(
+            argv, cwd=checkout, env=deployment.env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    code = "import buckaroo_assets as ba; print(ba.load_bundle(dataset='trips').rows)"
+    trips = checkout / ".buckaroo" / "data" / "trips.parquet"
+    assert int(plain(sys.executable, "-c", code)) == pq.ParquetFile(trips).metadata.num_rows
+    cli = str(Path(sys.executable).parent / "buckaroo-assets")
+    listing = plain(cli, "ls")
+    assert all(name in listing for name in DATASETS)
+    assert (checkout / ".buckaroo" / "store").as_uri() in plain(cli, "ls", "--json")
+    plain(cli, "html", "--dataset", "trips", "-o", "t.html")
+    page = (checkout / "t.html").read_text()
+    assert "<title>trips</title>" in page and "summary_stats_data" in page
 
 
 # ---------------------------------------------------------------- dagster definitions validate

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from collections.abc import Hashable, Iterable, Mapping
 from functools import cached_property
 from typing import Any, ClassVar
 
+from ..project import ProjectConfigError, find_project
 from ..version import STATS_ENGINE_VERSION
 from .codec import dumps
 
@@ -161,6 +163,21 @@ class StatsConfig:
             if isinstance(names, list | tuple):
                 kwargs["skip_columns"] = [_from_json_name(n) for n in names]
         return cls(**kwargs)
+
+    @classmethod
+    def from_project(cls, start: str | os.PathLike[str] | None = None, **overrides: Any) -> StatsConfig:
+        """The project configuration's ``stats`` settings, then ``overrides``; defaults elsewhere.
+
+        The project file is the nearest ``buckaroo.toml`` or ``pyproject.toml``
+        with ``[tool.buckaroo-assets]`` above ``start`` (the working directory),
+        so the CLI, Python, the YAML component and Dagster get one config_id.
+        """
+        project = find_project(start)
+        try:
+            return cls.from_dict({**project.stats, **overrides})
+        except (TypeError, ValueError) as exc:
+            where = f"{project.path}: " if project.path and not overrides else ""
+            raise ProjectConfigError(f"{where}stats: {exc}") from None
 
     def replace(self, **changes: Any) -> StatsConfig:
         """A copy with some fields changed, validated like a new config."""

@@ -132,7 +132,8 @@ def store_arguments(parser: argparse.ArgumentParser, *, top: bool) -> None:
     group = parser.add_argument_group("store")
     group.add_argument(
         "--store", dest=f"{prefix}store", metavar="URL",
-        help=f"store root: any fsspec URL or local path (default: ${STORE_ENV})",
+        help=f"store root: any fsspec URL or local path (default: ${STORE_ENV}, else the "
+             "project configuration's store, else ./.buckaroo/store)",
     )
     group.add_argument(
         "--storage-option", dest=f"{prefix}storage_options", metavar="KEY=VALUE",

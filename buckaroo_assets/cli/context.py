@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import BundleNotFound
-from ..store.locate import STORE_ENV
 from .arguments import UsageError, parse_options, secret_values
 
 if TYPE_CHECKING:
@@ -39,11 +37,8 @@ class Context:
         return text
 
     def store(self) -> BundleStore:
-        """The store named on the command line or in the environment; usage error if neither."""
+        """The store on the command line, else the one rule's choice (see ``choose_store``)."""
         url = getattr(self.args, "store", None) or self.args.global_store
-        url = url or os.environ.get(STORE_ENV)
-        if not url:
-            raise UsageError(f"no store given: pass --store URL or set {STORE_ENV}")
         from ..store.locate import open_store
 
         try:

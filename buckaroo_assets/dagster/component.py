@@ -54,10 +54,10 @@ def _resolve_local(location: str, base: Path) -> str:
 
 
 def _stats_config(stats: dict[str, Any] | None) -> StatsConfig:
-    """``StatsConfig.from_dict``; a misspelt setting gets the list of known ones."""
+    """The project's stats settings with the YAML's on top; a misspelt one gets the known list."""
     stats = stats or {}
     try:
-        return StatsConfig.from_dict(stats)
+        return StatsConfig.from_project(**stats)  # the project's settings, then the YAML's
     except (TypeError, ValueError) as exc:
         known = list(StatsConfig().to_dict())
         hint = f" (known settings: {', '.join(known)})" if set(stats) - set(known) else ""
@@ -154,6 +154,10 @@ class BuckarooBundles(dg.Component, dg.Resolvable, dg.Model):
         int | None,
         _doc("How often the new-versions sensor looks at the sources; null disables it."),
     ] = 60
+    automation_running: Annotated[
+        bool,
+        _doc("Start the new-versions sensor and the prewarm schedule when the location loads."),
+    ] = False
     resource_key: Annotated[
         str,
         _doc(
@@ -229,6 +233,7 @@ class BuckarooBundles(dg.Component, dg.Resolvable, dg.Model):
             prewarm_cron=self.prewarm_cron,
             sensor_interval_seconds=self.sensor_interval_seconds,
             resource_key=self.resource_key,
+            automation_running=self.automation_running,
         )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:

@@ -89,7 +89,7 @@ def dataset_bundle_assets(
     source asset whose data version is the source's current data_id (a data
     change makes it stale).
     """
-    config = config or StatsConfig()
+    config = config or StatsConfig.from_project()
     prefix = [key_prefix] if isinstance(key_prefix, str) else list(key_prefix)
     bundle_keys, source_keys = dataset_keys(datasets, prefix)
     by_key = {bundle_keys[ds.name]: ds for ds in datasets}

@@ -29,13 +29,16 @@ def buckaroo_definitions(
     prewarm_cron: str | None = "0 3 * * *",
     sensor_interval_seconds: int | None = 60,
     resource_key: str = "buckaroo_store",
+    automation_running: bool = False,
 ) -> dg.Definitions:
     """Bundle assets for declared ``datasets`` and for the outputs of existing ``frames`` assets.
 
     Merge the result with the code location's own definitions (which must
-    contain the ``frames`` assets themselves).
+    contain the ``frames`` assets themselves). ``automation_running`` starts
+    the new-versions sensor and the prewarm schedule as soon as the code
+    location loads; by default they wait to be turned on in the UI.
     """
-    config = config or StatsConfig()
+    config = config or StatsConfig.from_project()
     assets: list[dg.AssetsDefinition] = []
     checks: list[dg.AssetChecksDefinition] = []
     sensors: list[dg.SensorDefinition] = []
@@ -60,6 +63,11 @@ def buckaroo_definitions(
                     name=f"{key_prefix}_new_versions",
                     minimum_interval_seconds=sensor_interval_seconds,
                     resource_key=resource_key,
+                    default_status=(
+                        dg.DefaultSensorStatus.RUNNING
+                        if automation_running
+                        else dg.DefaultSensorStatus.STOPPED
+                    ),
                 )
             )
     plain_frames = []
@@ -88,7 +96,14 @@ def buckaroo_definitions(
     schedules = []
     if prewarm_cron is not None and bundle_assets:
         schedules.append(
-            prewarm_schedule(bundle_assets, cron=prewarm_cron, name=f"{key_prefix}_prewarm")
+            prewarm_schedule(
+                bundle_assets, cron=prewarm_cron, name=f"{key_prefix}_prewarm",
+                default_status=(
+                    dg.DefaultScheduleStatus.RUNNING
+                    if automation_running
+                    else dg.DefaultScheduleStatus.STOPPED
+                ),
+            )
         )
     return dg.Definitions(
         assets=assets,

@@ -47,7 +47,7 @@ def frame_bundle_asset(
     Pass the upstream AssetsDefinition to mirror its partitions; for a bare
     key, give ``partitions_def`` when the upstream is partitioned.
     """
-    config = config or StatsConfig()
+    config = config or StatsConfig.from_project()
     upstream_key, upstream_partitions = _upstream(upstream)
     partitions_def = partitions_def or upstream_partitions
     dataset = dataset_for_asset(upstream_key)

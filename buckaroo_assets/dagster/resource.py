@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
 from ..store.bundle_store import BundleStore
-from ..store.locate import STORE_ENV, open_store
+from ..store.locate import STORE_ENV, choose_store, open_store
 
-__all__ = ["DEFAULT_STORE_FOLDER", "BundleStoreResource", "default_store_url"]
-
-DEFAULT_STORE_FOLDER = Path(".buckaroo") / "store"
-
+__all__ = ["BundleStoreResource", "default_store_url"]
 
 def default_store_url() -> str:
-    """``$BUCKAROO_STORE_URL``, else ``.buckaroo/store`` under the working directory."""
-    return os.environ.get(STORE_ENV) or (Path.cwd() / DEFAULT_STORE_FOLDER).resolve().as_uri()
+    """The store the one rule picks without an explicit URL (see ``choose_store``)."""
+    return choose_store().url
 
 
 class BundleStoreResource(dg.ConfigurableResource):
@@ -31,7 +26,8 @@ class BundleStoreResource(dg.ConfigurableResource):
 
     url: str | None = Field(
         default=None,
-        description=f"Store URL; defaults to ${STORE_ENV}, else .buckaroo/store in the project.",
+        description=f"Store URL; defaults to ${STORE_ENV}, else the project configuration's "
+        "store, else .buckaroo/store under the working directory.",
     )
     storage_options: dict[str, Any] = Field(
         default_factory=dict, description="fsspec options, e.g. client_kwargs.endpoint_url."
@@ -42,4 +38,4 @@ class BundleStoreResource(dg.ConfigurableResource):
     )
 
     def get_store(self) -> BundleStore:
-        return open_store(self.url or default_store_url(), self.storage_options or None)
+        return open_store(self.url, self.storage_options or None)

@@ -24,7 +24,7 @@ from ..bundle.ids import validate_config_id, validate_data_id
 from ..bundle.model import Bundle
 from ..errors import BundleError, BundleMismatch, BundleNotFound
 from ..store.bundle_store import BundleStore
-from ..store.locate import open_store
+from ..store.locate import choose_store, open_store
 from ..store.packing import unpack_bundle
 from .cache import BundleCache
 
@@ -141,17 +141,42 @@ def load_bundle(
         key = (data_id, config_id)
         if cache and (hit := _CACHE.peek(_cache_key(st, *key))) is not None:
             return _handshake(hit, schema)
-    else:
-        key = st.resolve(data_id, config_id, dataset=dataset)
     try:
+        if data_id is None or config_id is None:
+            key = st.resolve(data_id, config_id, dataset=dataset)
         bundle = _CACHE.get(
             _cache_key(st, *key), lambda: _fetch(st, *key), use_cache=cache, timeout=timeout
         )
     except BundleNotFound as exc:
-        if data_id is None or config_id is None:
-            raise
-        raise _explain_missing(st, data_id, config_id, exc) from None
+        if data_id is not None and config_id is not None:
+            explained = _explain_missing(st, data_id, config_id, exc)
+            if not isinstance(explained, BundleNotFound):
+                raise explained from None
+        raise _searched(exc, st, store, storage_options, data_id) from None
     return _handshake(bundle, schema)
+
+
+def _searched(
+    error: BundleNotFound,
+    st: BundleStore,
+    store: BundleStore | str | os.PathLike[str] | None,
+    storage_options: dict[str, Any] | None,
+    data_id: str | None,
+) -> BundleNotFound:
+    """The same miss, saying how the store was chosen, and pointing at a dataset of that name."""
+    if isinstance(store, BundleStore):
+        reason = "given explicitly"
+    else:
+        reason = choose_store(store, storage_options).reason
+    message = f"{error} (store {reason})"
+    if data_id is not None:
+        try:
+            st.resolve(dataset=data_id)
+        except (BundleError, ValueError):
+            pass
+        else:
+            message += f"; a dataset is named {data_id!r}: load_bundle(dataset={data_id!r})"
+    return BundleNotFound(message)
 
 
 def _handshake(bundle: Bundle, schema: pa.Schema | None) -> Bundle:

@@ -13,7 +13,10 @@ _EXPORTS = {
     "Damage": ".entries",
     "GcReport": ".entries",
     "VerifyReport": ".entries",
+    "DEFAULT_STORE": ".locate",
     "STORE_ENV": ".locate",
+    "StoreChoice": ".locate",
+    "choose_store": ".locate",
     "open_store": ".locate",
     "DEFAULT_GRACE": ".maintenance",
 }

@@ -1,47 +1,81 @@
 """Which store a caller means, and one ``BundleStore`` instance per URL and options.
 
-Shared by the reader, the CLI, the viewer server and the Dagster resource, so
-every entry point finds the same store for the same request.  The store
-itself (fsspec, pyarrow) loads on the first ``open_store`` call, so a CLI that
-only needs ``STORE_ENV`` for its ``--help`` stays instant.
+One rule for every door (``load_bundle``, the CLI, the viewer server, the
+Dagster resource and component): the store given explicitly, else
+``$BUCKAROO_STORE_URL``, else the project configuration's ``store``, else
+``./.buckaroo/store`` under the working directory. The store itself (fsspec,
+pyarrow) loads on the first ``open_store`` call, so a CLI that only needs
+``STORE_ENV`` for its ``--help`` stays instant.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..project import find_project
 
 if TYPE_CHECKING:
     from .bundle_store import BundleStore
 
-__all__ = ["STORE_ENV", "open_store"]
+__all__ = ["DEFAULT_STORE", "STORE_ENV", "StoreChoice", "choose_store", "open_store"]
 
 STORE_ENV = "BUCKAROO_STORE_URL"
+DEFAULT_STORE = Path(".buckaroo") / "store"
 
 _STORES: dict[tuple[str, str], BundleStore] = {}
 _STORES_LOCK = threading.Lock()
 
 
+@dataclass(frozen=True)
+class StoreChoice:
+    """The store a request resolves to, and why, for messages that say where they looked."""
+
+    url: str
+    storage_options: dict[str, Any] | None
+    reason: str
+
+
+def choose_store(
+    store: str | os.PathLike[str] | None = None, storage_options: dict[str, Any] | None = None
+) -> StoreChoice:
+    """Apply the store rule: explicit, ``$BUCKAROO_STORE_URL``, project configuration, default."""
+    if store is not None:
+        return StoreChoice(os.fspath(store), storage_options, "given explicitly")
+    env = os.environ.get(STORE_ENV)
+    if env:
+        return StoreChoice(env, storage_options, f"from ${STORE_ENV}")
+    project = find_project()
+    if project.store is not None:
+        options = storage_options if storage_options is not None else project.storage_options
+        return StoreChoice(project.store, options or None, f"from {project.path}")
+    default = (Path.cwd() / DEFAULT_STORE).resolve()
+    return StoreChoice(
+        default.as_uri(),
+        storage_options,
+        f"the default ./{DEFAULT_STORE.as_posix()} (no store given, no ${STORE_ENV}, "
+        "no store in a project configuration)",
+    )
+
+
 def open_store(
-    store: BundleStore | str | os.PathLike[str] | None,
+    store: BundleStore | str | os.PathLike[str] | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> BundleStore:
-    """A store from an instance, a URL, or ``$BUCKAROO_STORE_URL``; one instance per URL+options."""
+    """The store the rule picks (see :func:`choose_store`); one instance per URL and options."""
     from .bundle_store import BundleStore, options_digest
 
     if isinstance(store, BundleStore):
         return store
-    if store is None:
-        store = os.environ.get(STORE_ENV)
-        if not store:
-            raise ValueError(f"no store given: pass store=URL or set {STORE_ENV}")
-    url = os.fspath(store)
-    digest = options_digest(storage_options)
+    choice = choose_store(store, storage_options)
+    digest = options_digest(choice.storage_options)
     if digest is None:
-        return BundleStore(url, storage_options)
+        return BundleStore(choice.url, choice.storage_options)
     with _STORES_LOCK:
-        found = _STORES.get((url, digest))
+        found = _STORES.get((choice.url, digest))
         if found is None:
-            found = _STORES[(url, digest)] = BundleStore(url, storage_options)
+            found = _STORES[(choice.url, digest)] = BundleStore(choice.url, choice.storage_options)
         return found
