@@ -447,7 +447,29 @@ POINTER_DAMAGE: dict[
         lambda s: s.fs.cat_file(_id_pointer(s, "v2")),
         {"data_id": "v1"},
     ),
+    # A pointer copied from another dataset would serve that dataset's bundle under this name.
+    "dataset pointer copied from another dataset": (
+        lambda s: _dataset_pointer(s, "sales"),
+        lambda s: _other_datasets_pointer(s, None),
+        {"dataset": "sales"},
+    ),
+    "per-config pointer copied from another dataset": (
+        lambda s: _dataset_pointer(s, "sales", A),
+        lambda s: _other_datasets_pointer(s, A),
+        {"dataset": "sales", "config_id": A},
+    ),
+    "dataset pointer that does not say whose it is": (
+        lambda s: _dataset_pointer(s, "sales"),
+        lambda s: codec.dumps({"data_id": "v1", "config_id": A, "published_at": "2026-01-01"}),
+        {"dataset": "sales"},
+    ),
 }
+
+
+def _other_datasets_pointer(store: BundleStore, config_id: str | None) -> bytes:
+    """Publish v2 as dataset 'other' and return its pointer's bytes."""
+    store.put(bundle_of(2), dataset="other")
+    return store.fs.cat_file(_dataset_pointer(store, "other", config_id))
 
 
 @pytest.mark.parametrize("damage", sorted(POINTER_DAMAGE))

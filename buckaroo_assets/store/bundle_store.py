@@ -124,10 +124,12 @@ class BundleStore(StoreMaintenance):
         self, data_id: str, config_id: str, published_at: str, dataset: str | None
     ) -> tuple[str, ...]:
         """Point the data_id (and the dataset, both latest and per-config) at a bundle."""
-        pointer = pointer_bytes(data_id, config_id, published_at)
-        self.files.write(self.layout.id_pointer(data_id), pointer)
+        self.files.write(
+            self.layout.id_pointer(data_id), pointer_bytes(data_id, config_id, published_at)
+        )
         if dataset is None:
             return ()
+        pointer = pointer_bytes(data_id, config_id, published_at, dataset)
         self.files.write(self.layout.dataset_pointer(dataset, config_id), pointer)
         self.files.write(self.layout.dataset_pointer(dataset, None), pointer)
         return (f"{dataset}@{config_id}", dataset)  # the order list() reports them in

@@ -15,13 +15,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["LATEST", "LAYOUT", "MANIFEST", "TEMP_MARK", "Layout", "pointer_label"]
+__all__ = ["LATEST", "LAYOUT", "MANIFEST", "TEMP_MARK", "Layout", "PointerScope", "pointer_label"]
 
 LAYOUT = "v1"
 MANIFEST = "manifest.json"
 LATEST = "latest.json"
 TEMP_MARK = ".tmp-"  # in the name of an object being written on a filesystem without atomic puts
 _CONFIG_POINTER = re.compile(r"config-([0-9a-f]{32})\.json", re.ASCII)
+
+
+@dataclass(frozen=True)
+class PointerScope:
+    """What a pointer at a given path may name: a bundle of this data_id, config, dataset."""
+
+    data_id: str | None = None
+    config_id: str | None = None
+    dataset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,8 +59,8 @@ class Layout:
     def file_hashes(self) -> str:
         return f"{self.base}/file-hashes"
 
-    def pointer_scope(self, path: str) -> tuple[str | None, str | None] | None:
-        """What the pointer at ``path`` may name, as (data_id, config_id) constraints.
+    def pointer_scope(self, path: str) -> PointerScope | None:
+        """What the pointer at ``path`` may name.
 
         ``None`` when ``path`` is not a pointer at all (a temporary file, a stray object).
         """
@@ -62,17 +71,17 @@ class Layout:
             return None
         kind, owner, name = parts
         if kind == "bundles" and name == LATEST:
-            return owner, None
+            return PointerScope(data_id=owner)
         if kind == "datasets":
             if name == LATEST:
-                return None, None
+                return PointerScope(dataset=owner)
             if match := _CONFIG_POINTER.fullmatch(name):
-                return None, match.group(1)
+                return PointerScope(config_id=match.group(1), dataset=owner)
         return None
 
     def is_id_pointer(self, path: str) -> bool:
         scope = self.pointer_scope(path)
-        return scope is not None and scope[0] is not None
+        return scope is not None and scope.data_id is not None
 
 
 def pointer_label(path: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from ..bundle import codec
 from ..bundle.ids import validate_config_id, validate_data_id
 from ..errors import BundleCorrupted
-from .layout import Layout
+from .layout import Layout, PointerScope
 from .objects import ObjectFiles
 
 __all__ = ["dataset_pointers", "parse_pointer", "pointer_bytes", "read_pointer", "read_pointers"]
@@ -20,12 +20,22 @@ __all__ = ["dataset_pointers", "parse_pointer", "pointer_bytes", "read_pointer",
 Key = tuple[str, str]
 
 
-def pointer_bytes(data_id: str, config_id: str, published_at: str) -> bytes:
-    return codec.dumps({"data_id": data_id, "config_id": config_id, "published_at": published_at})
+def pointer_bytes(
+    data_id: str, config_id: str, published_at: str, dataset: str | None = None
+) -> bytes:
+    """A pointer; a dataset's pointers also say which dataset they belong to."""
+    pointer = {"data_id": data_id, "config_id": config_id, "published_at": published_at}
+    if dataset is not None:
+        pointer["dataset"] = dataset
+    return codec.dumps(pointer)
 
 
 def parse_pointer(raw: bytes, path: str, layout: Layout) -> Key:
-    """The ``(data_id, config_id)`` a pointer names; one that cannot be right is damaged."""
+    """The ``(data_id, config_id)`` a pointer names; one that cannot be right is damaged.
+
+    A pointer copied from another data_id, config or dataset is refused: each
+    one names what it belongs to, and that must match where it is stored.
+    """
     try:
         pointer = codec.loads(raw)
         if not isinstance(pointer, dict):
@@ -33,9 +43,14 @@ def parse_pointer(raw: bytes, path: str, layout: Layout) -> Key:
         key = (validate_data_id(pointer["data_id"]), validate_config_id(pointer["config_id"]))
     except (ValueError, TypeError, KeyError, RecursionError):
         raise BundleCorrupted(f"{path}: pointer is damaged") from None
-    want_data_id, want_config_id = layout.pointer_scope(path) or (None, None)
-    if want_data_id not in (None, key[0]) or want_config_id not in (None, key[1]):
+    scope = layout.pointer_scope(path) or PointerScope()
+    if scope.data_id not in (None, key[0]) or scope.config_id not in (None, key[1]):
         raise BundleCorrupted(f"{path}: pointer names another bundle ({key[0]}, {key[1]})")
+    if scope.dataset is not None and pointer.get("dataset") != scope.dataset:
+        owner = pointer.get("dataset")
+        if owner is None:
+            raise BundleCorrupted(f"{path}: pointer does not say it belongs to {scope.dataset!r}")
+        raise BundleCorrupted(f"{path}: pointer belongs to another dataset ({str(owner)[:60]!r})")
     return key
 
 
