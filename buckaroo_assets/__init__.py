@@ -34,6 +34,7 @@ _EXPORTS = {
     "BundleMismatch": "buckaroo_assets.errors",
     "BundleCorrupted": "buckaroo_assets.errors",
     "BundleLoadTimeout": "buckaroo_assets.errors",
+    "StoreUnavailable": "buckaroo_assets.errors",
 }
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "BundleNotFound",
     "BundleStore",
     "StatsConfig",
+    "StoreUnavailable",
     "UnsafeDataIdError",
     "UnsupportedColumnError",
     "UnsupportedSourceError",
@@ -76,6 +78,7 @@ if TYPE_CHECKING:
         BundleLoadTimeout,
         BundleMismatch,
         BundleNotFound,
+        StoreUnavailable,
         UnsafeDataIdError,
         UnsupportedColumnError,
         UnsupportedSourceError,

@@ -37,6 +37,14 @@ class BundleCorrupted(BundleError):
     """Stored bytes fail verification: a reader never returns them."""
 
 
+class StoreUnavailable(BundleError, OSError):
+    """The store could not be read or written (outage, credentials, full disk, read-only).
+
+    Names the object and the operation; the backend's own exception (botocore,
+    OSError, ...) is kept as ``__cause__``.
+    """
+
+
 class BundleLoadTimeout(BundleError, TimeoutError):
     """Waited longer than the caller allowed for a free slot to fetch from the store."""
 

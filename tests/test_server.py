@@ -107,6 +107,26 @@ def test_pages_stats_and_window(server: BundleServer, store: ba.BundleStore) -> 
 
 
 @pytest.mark.parametrize(
+    "query",
+    [
+        "start=%C2%B2",  # "²": a digit to str.isdigit, not a number
+        "start=%D9%A3",  # an Arabic-Indic three
+        "start=" + "9" * 5_000,  # more digits than int() takes
+        "end=" + "1" * 19,
+        "&".join(f"p{i}=1" for i in range(40)),  # more parameters than the server parses
+        "start=1e3",
+        "start=%00",
+    ],
+)
+def test_malformed_queries_are_400_not_500(
+    server: BundleServer, store: ba.BundleStore, query: str
+) -> None:
+    data_id, config_id = store.resolve(dataset="alpha")
+    status, body, _ = get(f"{server.url}/bundles/{data_id}/{config_id}/window.parquet?{query}")
+    assert status == 400, body
+
+
+@pytest.mark.parametrize(
     "path",
     [
         "/bundles/../secret.txt",

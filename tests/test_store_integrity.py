@@ -159,6 +159,7 @@ def test_sigkill_before_the_manifest_leaves_nothing_visible(
 
 
 def test_a_store_that_dies_after_the_pack_fails_the_put_and_publishes_nothing() -> None:
+    """The put fails with StoreUnavailable naming the manifest; nothing is published."""
     from moto.server import ThreadedMotoServer
 
     port = free_port()
@@ -187,8 +188,19 @@ def test_a_store_that_dies_after_the_pack_fails_the_put_and_publishes_nothing() 
             real_write(path, data)
 
         writer.files.write = write  # type: ignore[method-assign]
-        with pytest.raises((BotoCoreError, OSError)):
+        with pytest.raises(ba.StoreUnavailable) as caught:  # documented, the cause kept
             writer.put(bundle_of(3, data_id="dying"), dataset="dying")
+        assert "cannot write" in str(caught.value) and "manifest.json" in str(caught.value)
+        assert isinstance(caught.value.__cause__, BotoCoreError | OSError)
+        assert isinstance(caught.value, OSError)  # callers catching OSError still do
+        # Reads of a store that is down fail the same documented way, naming the object.
+        for read in (
+            lambda: case.open().get("dying", A),
+            lambda: case.load("dying", config=CFG_A, cache=False),
+            lambda: case.open().list(),
+        ):
+            with pytest.raises(ba.StoreUnavailable, match="cannot (read|list)"):
+                read()
         assert seen["listed"] == []
         assert [p.rsplit("/", 1)[-1][:5] for p in seen["files"]] == ["pack-"]
 
@@ -531,3 +543,20 @@ def test_gc_keeps_the_pack_of_a_bundle_in_a_newer_format(store_case: StoreCase) 
     assert report.removed == [] and report.removed_files == []
     assert stored_files(store) == before
     assert [d.data_id for d in store.verify().damaged] == ["v1"]
+
+
+def test_a_read_only_store_serves_loads_and_refuses_writes_naming_the_object(tmp_path) -> None:
+    """A zip archive of a store (fsspec's zip:// is read-only): reads work, a put is a
+    StoreUnavailable that says which object it was writing, and nothing is left behind."""
+    import shutil
+
+    bundle = bundle_of(4, data_id="frozen")
+    BundleStore(str(tmp_path / "store")).put(bundle, dataset="frozen")
+    archive = shutil.make_archive(str(tmp_path / "store"), "zip", tmp_path / "store")
+    store = BundleStore(f"zip://::{archive}")
+    assert_same_bundle(ba.load_bundle(dataset="frozen", store=store, cache=False), bundle)
+    with pytest.raises(ba.StoreUnavailable) as caught:
+        store.put(bundle_of(5, data_id="thawed"), dataset="thawed")
+    message = str(caught.value)
+    assert message.startswith("cannot write /v1/bundles/thawed/") and "pack-" in message
+    assert [e.data_id for e in store.list()] == ["frozen"]

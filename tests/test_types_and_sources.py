@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -352,3 +353,36 @@ def test_wide_tables_are_summarised_in_column_groups_with_the_same_stats(
         assert grouped.first_window.equals(whole[kind].first_window)
         done = [p.rows_done for p in seen]
         assert done == sorted(done) and done[-1] == 3_000 and seen[-1].rows_total == 3_000
+
+
+def test_pipes_and_devices_are_refused_before_reading(tmp_path: Path) -> None:
+    """A FIFO named like a CSV would block forever, /dev/zero named like Parquet never end:
+    both are refused at once, by the build and by data_id_for (in a child process, so a
+    regression times out instead of hanging the suite)."""
+    fifo = tmp_path / "x.csv"
+    os.mkfifo(fifo)
+    zero = tmp_path / "x.parquet"
+    zero.symlink_to("/dev/zero")
+    script = (
+        "import sys, buckaroo_assets as ba\n"
+        "for path in sys.argv[1:]:\n"
+        "    for call in (lambda: ba.data_id_for(path), lambda: ba.build_bundle(path, data_id='x')):\n"
+        "        try:\n"
+        "            call()\n"
+        "        except ba.UnsupportedSourceError as exc:\n"
+        "            print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(fifo), str(zero)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 4 and all("not a regular file or a folder" in line for line in lines)
+    assert str(fifo) in lines[0] and str(zero) in lines[2]
+
+
+def test_a_frame_with_an_index_and_no_columns_counts_its_rows() -> None:
+    for frame, rows in ((pd.DataFrame(index=range(7)), 7), (pd.DataFrame(), 0)):
+        bundle = ba.build_bundle(frame, data_id="index-only")
+        assert bundle.rows == bundle.meta["rows"] == rows and bundle.stats == {}

@@ -11,6 +11,7 @@ import errno
 import os
 from typing import TYPE_CHECKING, Any
 
+from ..errors import UnsupportedSourceError
 from .digests import framed, json_bytes, new_hash
 
 if TYPE_CHECKING:
@@ -33,9 +34,19 @@ def path_id(
         info = fs.info(fs_path)
     except FileNotFoundError:
         raise FileNotFoundError(errno.ENOENT, "no such file or directory", text) from None
+    refuse_special_file(info, text)
     if info.get("type") == "directory":
         return "dir-" + _directory_digest(fs, fs_path, memo)
     return _file_fingerprint(fs, fs_path, info, memo)
+
+
+def refuse_special_file(info: dict[str, Any], shown: str) -> None:
+    """Only regular files and folders are read: a pipe would block forever, a device
+    (``/dev/zero`` behind a ``.parquet`` name) never end."""
+    if info.get("type") not in ("file", "directory"):
+        raise UnsupportedSourceError(
+            f"{shown} is not a regular file or a folder (a pipe, device or socket?): not read"
+        )
 
 
 def _is_s3(fs: Any) -> bool:

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from ..bundle.columns import pandas_dtypes
 from ..errors import UnsupportedColumnError, UnsupportedSourceError
+from .file_ids import refuse_special_file
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
@@ -115,7 +116,11 @@ def _from_pandas(frame: Any) -> Source:
             notes[position] = note
     names = list(frame.columns)
     fields = [pa.field(_field_name(n), a.type) for n, a in zip(names, arrays, strict=True)]
-    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    if arrays:
+        table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+    else:  # an index and no columns: the rows still count
+        rows = pa.StructArray.from_buffers(pa.struct([]), len(frame), [None], children=[])
+        table = pa.Table.from_batches([pa.RecordBatch.from_struct_array(rows)])
     source = _from_table(table, "pandas")
     source.names = names
     source.dtypes = [str(frame.dtypes.iloc[i]) for i in range(frame.shape[1])]
@@ -152,8 +157,11 @@ def _from_path(url: str, storage_options: dict) -> Source:
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(url, **storage_options)
-    if not fs.exists(path):
-        raise FileNotFoundError(f"no such file or directory: {url}")
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such file or directory: {url}") from None
+    refuse_special_file(info, url)
     lowered = path.lower()
     if fs.isdir(path) or lowered.endswith(PARQUET_SUFFIXES):
         return _from_parquet(fs, path)

@@ -23,7 +23,7 @@ from .entries import BundleEntry, entry_from_manifest
 from .file_hashes import FileHashMemo
 from .layout import MANIFEST, Layout, pointer_label
 from .maintenance import StoreMaintenance
-from .objects import OBJECT_STORES, ObjectFiles, utc_now
+from .objects import OBJECT_STORES, ObjectFiles, unavailable_as_store_error, utc_now
 from .packing import pack_bundle, read_manifest, unpack_bundle
 from .pointers import dataset_pointers, pointer_bytes, read_pointer
 from .scan import scan
@@ -169,8 +169,10 @@ class BundleStore(StoreMaintenance):
             manifest = read_manifest(self.files.cat(f"{folder}/{MANIFEST}", missing), where=folder)
             if manifest["data_id"] != data_id or manifest["config_id"] != config_id:
                 raise BundleCorrupted(f"{folder}: manifest names another bundle")
+            pack = f"{folder}/{manifest['pack']['name']}"
             try:
-                return manifest, self.fs.cat_file(f"{folder}/{manifest['pack']['name']}")
+                with unavailable_as_store_error("read", pack):
+                    return manifest, self.fs.cat_file(pack)
             except FileNotFoundError:
                 continue  # republished meanwhile and the old pack collected: read the new one
         raise BundleCorrupted(f"{folder}: the manifest's pack is missing")
@@ -189,9 +191,9 @@ class BundleStore(StoreMaintenance):
 
     def exists(self, data_id: str, config_id: str) -> bool:
         """Whether a bundle is published (its manifest exists); does not verify it."""
-        return self.fs.exists(
-            self.layout.manifest(validate_data_id(data_id), validate_config_id(config_id))
-        )
+        path = self.layout.manifest(validate_data_id(data_id), validate_config_id(config_id))
+        with unavailable_as_store_error("look for", path):
+            return self.fs.exists(path)
 
     # ------------------------------------------------------------------ listing
 

@@ -41,7 +41,7 @@ class Layout:
 
     @classmethod
     def under(cls, root: str) -> Layout:
-        return cls(f"{root}/{LAYOUT}")
+        return cls(f"{root.rstrip('/')}/{LAYOUT}")
 
     def bundle_dir(self, data_id: str, config_id: str) -> str:
         return f"{self.base}/bundles/{data_id}/{config_id}"

@@ -11,16 +11,32 @@ import contextlib
 import datetime as _dt
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..errors import BundleNotFound
+from ..errors import BuckarooAssetsError, BundleNotFound, StoreUnavailable
 from .layout import TEMP_MARK
 
 __all__ = ["OBJECT_STORES", "ObjectFiles", "modified", "protocols", "quietly", "utc_now"]
 
 OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "az", "memory"})
 _GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@contextlib.contextmanager
+def unavailable_as_store_error(action: str, path: str) -> Iterator[None]:
+    """Backend failures (an outage, credentials, a full or read-only disk) as ``StoreUnavailable``.
+
+    A missing object is not a failure: ``FileNotFoundError`` passes through, and
+    so do the library's own errors.
+    """
+    try:
+        yield
+    except (FileNotFoundError, IsADirectoryError, BuckarooAssetsError):
+        raise
+    except Exception as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise StoreUnavailable(f"cannot {action} {path}: {reason}") from exc
 
 
 class ObjectFiles:
@@ -32,6 +48,10 @@ class ObjectFiles:
 
     def write(self, path: str, data: bytes) -> None:
         """Write one object whole: readers see the old bytes or the new, never a prefix."""
+        with unavailable_as_store_error("write", path):
+            self._write(path, data)
+
+    def _write(self, path: str, data: bytes) -> None:
         if self.atomic:
             self.fs.pipe_file(path, data)
             return
@@ -48,13 +68,15 @@ class ObjectFiles:
     def cat(self, path: str, missing: str) -> bytes:
         """The object's bytes, or ``BundleNotFound(missing)``."""
         try:
-            return self.fs.cat_file(path)
+            with unavailable_as_store_error("read", path):
+                return self.fs.cat_file(path)
         except (FileNotFoundError, IsADirectoryError):
             raise BundleNotFound(missing) from None
 
     def read_if_any(self, path: str) -> bytes | None:
         try:
-            return self.fs.cat_file(path)
+            with unavailable_as_store_error("read", path):
+                return self.fs.cat_file(path)
         except (FileNotFoundError, IsADirectoryError):
             return None
 
@@ -72,7 +94,8 @@ class ObjectFiles:
                 except Exception as exc:
                     raw[path] = exc
         else:
-            raw = self.fs.cat(paths, on_error="return")
+            with unavailable_as_store_error("read", f"{len(paths)} objects under {paths[0]}"):
+                raw = self.fs.cat(paths, on_error="return")
         found: dict[str, bytes | BaseException] = {}
         for path in paths:
             data = raw.get(path, OSError(f"{path}: not returned when read"))
@@ -84,7 +107,8 @@ class ObjectFiles:
         """Every object below ``prefix`` with its info, listed afresh (no listing cache)."""
         self.fs.invalidate_cache()
         try:
-            return self.fs.find(prefix, detail=True)
+            with unavailable_as_store_error("list", prefix):
+                return self.fs.find(prefix, detail=True)
         except FileNotFoundError:
             return {}
 

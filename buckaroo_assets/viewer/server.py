@@ -25,6 +25,7 @@ import html
 import io
 import json
 import logging
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -41,6 +42,7 @@ from ..errors import (
     BundleLoadTimeout,
     BundleMismatch,
     BundleNotFound,
+    StoreUnavailable,
     UnsafeDataIdError,
 )
 from ..reader.load import load_bundle
@@ -57,6 +59,7 @@ DEFAULT_WORKERS = 8
 _PAGE_CACHE = 32  # rendered pages kept; bundles are immutable, so pages are too
 _INDEX_SECONDS = 5.0  # the index lists every manifest: reuse one listing this long
 _REQUEST_TIMEOUT = 30.0  # a stalled client frees its worker after this
+_MAX_ROW_DIGITS = 18  # any row number fits; more digits are not one
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -162,6 +165,14 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
         finally:
             self._slots.release()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-response is one log line, not a traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            log.info("%s went away: %s", client_address[0], type(error).__name__)
+            return
+        super().handle_error(request, client_address)
+
 
 def _handler_for(server: BundleServer) -> type[BaseHTTPRequestHandler]:
     class Handler(_Handler):
@@ -227,7 +238,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self) -> tuple[HTTPStatus, bytes, str, dict[str, str]]:
         parts = urlsplit(self.path)
         segments = [unquote(s) for s in parts.path.split("/")[1:]]
-        query = parse_qs(parts.query, max_num_fields=10)
+        try:
+            query = parse_qs(parts.query, max_num_fields=10)
+        except ValueError:
+            raise _HttpError(HTTPStatus.BAD_REQUEST, "too many query parameters") from None
         if segments in ([""], []):
             return self._ok(_index_html(self.app.entries()), "text/html; charset=utf-8", 5)
         if segments == ["index.json"]:
@@ -311,13 +325,17 @@ def _found(load: Callable[[], Any]) -> Any:
         raise _HttpError(HTTPStatus.BAD_GATEWAY, "the stored bundle failed verification") from None
     except BundleLoadTimeout:
         raise _HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "the store is busy; retry") from None
+    except StoreUnavailable:
+        log.warning("store unavailable", exc_info=True)
+        raise _HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "the store is unavailable") from None
 
 
 def _row_number(query: dict[str, list[str]], name: str, default: int) -> int:
     if name not in query:
         return default
     text = query[name][-1]
-    if not text.isdigit():
+    # ASCII digits only ("²".isdigit() is true), and few enough to be a row number.
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_ROW_DIGITS:
         raise _HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be a non-negative integer")
     return int(text)
 
