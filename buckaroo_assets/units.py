@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
-__all__ = ["human_age", "human_size"]
+__all__ = ["human_age", "human_size", "text_of"]
 
 
 def human_size(n: int) -> str:
@@ -26,3 +26,18 @@ def human_age(delta: _dt.timedelta) -> str:
         if s < limit:
             return f"{s // size}{unit}"
     return f"{s // 86_400}d" if s < 14 * 86_400 else f"{s // 604_800}w"
+
+
+def text_of(value: object) -> str:
+    """``str(value)``, except Arrow scalars are formatted by Arrow itself.
+
+    Arrow keeps timestamps, dates and durations far beyond Python's datetime
+    (year 9999 east of UTC, date32's maximum, year 200000): ``str()`` of such a
+    scalar converts it to a Python value first and overflows.
+    """
+    if type(value).__module__.startswith("pyarrow"):
+        import pyarrow as pa
+
+        if isinstance(value, pa.Scalar):
+            return pa.array([value]).cast(pa.string())[0].as_py()
+    return str(value)

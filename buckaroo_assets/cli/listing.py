@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..units import human_size
+from ..units import human_size, text_of
 from .arguments import bundle_arguments, dataset_arg, json_flag, whole_number
 from .context import EXIT_OK, AddCommand, Context, requested_bundle
 from .output import cell, entries_table, fields, plural, print_json, table
@@ -50,8 +50,16 @@ def _window_rows(bundle: Bundle, n: int) -> tuple[list[Any], list[list[Any]]]:
     """Labels and the first ``n`` rows of the stored window, row-major."""
     window = bundle.window(0, n)
     labels = [label for _, label in bundle.columns]
-    columns = [window.column(i).to_pylist() for i in range(window.num_columns)]
+    columns = [_python_values(window.column(i)) for i in range(window.num_columns)]
     return labels, [list(row) for row in zip(*columns, strict=True)]
+
+
+def _python_values(column: Any) -> list[Any]:
+    """Python values of a column; Arrow's text where they lie beyond Python's datetime."""
+    try:
+        return column.to_pylist()
+    except (OverflowError, ValueError):
+        return [text_of(value) if value.is_valid else None for value in column]
 
 
 def run_show(ctx: Context) -> int:

@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..units import human_age, human_size
+from ..units import human_age, human_size, text_of
 
 if TYPE_CHECKING:
     from ..store.entries import BundleEntry
@@ -35,7 +35,7 @@ def cell(value: Any, width: int = CELL_WIDTH) -> str:
         text = value if value.isprintable() else repr(value)[1:-1]
         text = text or '""'
     else:
-        text = str(value)
+        text = text_of(value)
         text = text if text.isprintable() else repr(text)[1:-1]
     return text if len(text) <= width else text[: width - 3] + "..."
 

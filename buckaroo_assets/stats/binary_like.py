@@ -28,6 +28,9 @@ class BinaryLikeAccumulator(ColumnAccumulator):
     def __init__(self, arrow_type: pa.DataType, config: StatsSettings) -> None:
         super().__init__(arrow_type, config)
         value_type = arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
+        # decimal32/64 have few kernels yet: they are summarised as the decimal128 they equal.
+        self.widened = _wide_decimal(value_type)
+        value_type = self.widened or value_type
         self.value_type = value_type
         self.is_decimal = pa.types.is_decimal(value_type)
         self.has_empty = not (self.is_decimal or pa.types.is_fixed_size_binary(value_type))
@@ -41,6 +44,8 @@ class BinaryLikeAccumulator(ColumnAccumulator):
         self.total = decimal.Decimal(0)
 
     def _update(self, array: pa.Array) -> None:
+        if self.widened is not None:
+            array = array.cast(self.widened)
         if self.distribution.sketched and not (self.is_decimal or self.order):
             self._update_sketched(array)
             return
@@ -127,6 +132,12 @@ class CategoryOrder:
         ranks = ranks.to_numpy()
         lo, hi = int(ranks.argmin()), int(ranks.argmax())
         return (int(ranks[lo]), values[lo].as_py()), (int(ranks[hi]), values[hi].as_py())
+
+
+def _wide_decimal(t: pa.DataType) -> pa.DataType | None:
+    if pa.types.is_decimal(t) and t.bit_width < 128:
+        return pa.decimal128(t.precision, t.scale)
+    return None
 
 
 def _min_max(values: pa.Array) -> tuple[Any, Any]:

@@ -25,6 +25,8 @@ def kind_of(t: pa.DataType) -> Kind:
         return Kind.BOOL
     if pa.types.is_integer(t) or pa.types.is_floating(t):
         return Kind.NUMBER
+    if pa.types.is_interval(t):
+        return Kind.NESTED  # months, days and nanoseconds: no single order, counts only
     if pa.types.is_temporal(t):
         return Kind.TEMPORAL
     if pa.types.is_null(t):

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ..units import text_of
 from . import histogram
 from .column_accumulator import ColumnAccumulator, frequency_keys
 from .counts import NumpyCounts
@@ -142,7 +143,7 @@ class NumberAccumulator(ColumnAccumulator):
         for key in frequency_keys(self.config.top_k)[: len(summary.top_values)]:
             stats[key] = self._typed(stats[key])
         if self.temporal:
-            names = [str(self._typed(v)) for v in summary.top_values]
+            names = [text_of(self._typed(v)) for v in summary.top_values]
             stats["histogram"] = self._categorical(stats, summary, names)
             return stats
         stats.update(self._moments())

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..bundle.model import Bundle
+from ..units import text_of
 from .display import Display
 
 __all__ = ["INDEX", "WIRE_ORDER", "is_numeric", "json_safe", "stats_payload", "window_payload"]
@@ -118,7 +119,7 @@ def json_safe(value: Any) -> Any:
         return float(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
-    return str(value)
+    return text_of(value)
 
 
 def window_payload(bundle: Bundle, window: pa.Table, display: Display) -> dict[str, Any]:
