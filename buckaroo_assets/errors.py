@@ -50,4 +50,4 @@ class BundleLoadTimeout(BundleError, TimeoutError):
 
 
 class ViewerUnavailable(BuckarooAssetsError, ImportError):
-    """Buckaroo's viewer files are needed (``pip install 'buckaroo-assets[viewer]'``)."""
+    """Buckaroo's viewer files are needed: the ``viewer`` extra, i.e. ``buckaroo>=0.15.11,<0.16``."""

@@ -235,6 +235,6 @@ def test_a_missing_viewer_package_gives_a_clear_error(tmp_path: Path) -> None:
         [sys.executable, "-c", code], env={"PYTHONPATH": str(tmp_path)}, capture_output=True, text=True
     )
     assert result.returncode == 3, result.stderr
-    assert "pip install 'buckaroo-assets[viewer]'" in result.stdout
+    assert "pip install -e '.[viewer]'" in result.stdout and "buckaroo>=0.15.11" in result.stdout
     assert not (tmp_path / "p.html").exists()
     assert issubclass(ViewerUnavailable, ImportError)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import os
 import uuid
 from pathlib import Path
 
@@ -82,8 +83,9 @@ def _customers(rows: int, rng: np.random.Generator) -> pa.Table:
 _MAKERS = {"trips": _trips, "sensors": _sensors, "customers": _customers}
 
 
-def example_paths(folder: Path) -> dict[str, Path]:
+def example_paths(folder: str | os.PathLike[str]) -> dict[str, Path]:
     """Write the example datasets into ``folder`` if missing; their paths by name."""
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for seed, (name, make) in enumerate(_MAKERS.items()):

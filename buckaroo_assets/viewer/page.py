@@ -66,8 +66,8 @@ def viewer_file(name: str) -> Path:
         if path.is_file():
             return path
     raise ViewerUnavailable(
-        f"Buckaroo's viewer file {name} was not found: install the viewer extra, "
-        "pip install 'buckaroo-assets[viewer]'"
+        f"Buckaroo's viewer file {name} was not found: install the viewer extra "
+        "(pip install -e '.[viewer]' from a checkout) or buckaroo>=0.15.11,<0.16"
     )
 
 
