@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .counts import ArrowCounts, NumpyCounts
-from .frequent import FrequentValues
+from .frequent import FrequentValues, sorted_counts
 from .hll import HyperLogLog
 from .kll import QuantileSketch
 from .settings import StatsSettings
@@ -38,7 +38,7 @@ class Keying:
     keys: Callable[[Any], np.ndarray]
     add_to_hll: Callable[[HyperLogLog, Any, np.ndarray], None]
     quantiles: bool  # numbers get a quantile sketch; strings and binary do not need one
-    keys_are_values: bool  # a key is the value's own bits (numbers), not a hash
+    keys_are_values: bool  # a key is the value itself (numbers), not a hash
 
 
 @dataclass
@@ -61,7 +61,8 @@ class _Sketch:
         counts.consolidate()
         self.keying = keying
         self.hll = HyperLogLog(config.hll_precision)
-        self.frequent = FrequentValues(config.sketch_size, counts.values)
+        key_dtype = counts.values.dtype if keying.keys_are_values else np.uint64
+        self.frequent = FrequentValues(config.sketch_size, counts.values, key_dtype)
         self.quantiles = (
             QuantileSketch(max(8, config.sketch_size // 4), counts.values.dtype)
             if keying.quantiles
@@ -80,11 +81,18 @@ class _Sketch:
 
     def add_rows(self, values: Any) -> None:
         """A block of non-null values, one per row: keyed once, never grouped as values."""
+        if self.keying.keys_are_values:
+            # Numbers: one sort serves the counters (distinct values are their own keys),
+            # the HyperLogLog (distinct values suffice) and the quantile sketch.
+            ordered = np.sort(values)
+            distinct, counts = sorted_counts(ordered)
+            self.frequent.add_sorted(distinct, counts)
+            self.keying.add_to_hll(self.hll, distinct, distinct)
+            self.quantiles.add(ordered, presorted=True)
+            return
         keys = self.keying.keys(values)
-        distinct = self.frequent.add_rows(keys, None if self.keying.keys_are_values else values)
+        distinct = self.frequent.add_rows(keys, values)
         self.keying.add_to_hll(self.hll, values, distinct)
-        if self.quantiles is not None:
-            self.quantiles.add(values)
 
     def merge(self, other: _Sketch) -> None:
         self.hll.merge(other.hll)

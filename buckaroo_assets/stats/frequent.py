@@ -32,9 +32,9 @@ Representatives = Callable[[np.ndarray], Values]
 class FrequentValues:
     """Mergeable heavy-hitter counters with a deterministic error bound."""
 
-    def __init__(self, capacity: int, values: Values) -> None:
+    def __init__(self, capacity: int, values: Values, key_dtype: np.dtype | type = np.uint64) -> None:
         self.capacity = capacity
-        self.keys = np.zeros(0, dtype=np.uint64)  # ascending
+        self.keys = np.zeros(0, dtype=key_dtype)  # ascending
         self.counts = np.zeros(0, dtype=np.int64)
         self.values = values[:0]  # one representative per key, aligned with keys
         self.error = 0  # no estimate falls short of its true count by more
@@ -48,22 +48,17 @@ class FrequentValues:
         self.rows += int(counts.sum())
         self._fold(keys[order], counts[order].astype(np.int64), lambda idx: _take(values, order[idx]))
 
-    def add_rows(self, keys: np.ndarray, values: Values | None) -> np.ndarray:
-        """One key per row with the row's value; returns the block's distinct keys, ascending.
-
-        ``values=None`` says the keys are the values' own bits (numbers): a
-        representative is then read off its key instead of looked up.
-        """
-        ordered = np.sort(keys)
-        starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
-        distinct = ordered[starts]
-        counts = np.diff(np.append(starts, len(ordered)))
+    def add_rows(self, keys: np.ndarray, values: Values) -> np.ndarray:
+        """One key per row with the row's value; returns the block's distinct keys, ascending."""
+        distinct, counts = sorted_counts(np.sort(keys))
         self.rows += len(keys)
-        if values is None:
-            self._fold(distinct, counts, lambda idx: distinct[idx].view(self.values.dtype))
-        else:
-            self._fold(distinct, counts, lambda idx: _take(values, _first_rows(keys, distinct[idx])))
+        self._fold(distinct, counts, lambda idx: _take(values, _first_rows(keys, distinct[idx])))
         return distinct
+
+    def add_sorted(self, distinct: np.ndarray, counts: np.ndarray) -> None:
+        """Distinct, ascending values that are their own keys (numbers), with their counts."""
+        self.rows += int(counts.sum())
+        self._fold(distinct, counts, lambda idx: distinct[idx])
 
     def merge(self, other: FrequentValues) -> None:
         self.rows += other.rows
@@ -106,6 +101,12 @@ class FrequentValues:
         self.keys = merged_keys[order]
         self.counts = (np.concatenate([held[kept], counts[added]]) - cut)[order]
         self.values = _concat(_take(self.values, kept), representatives(added), order)
+
+
+def sorted_counts(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of a sorted array and how often each occurs."""
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    return ordered[starts], np.diff(np.append(starts, len(ordered)))
 
 
 def _first_rows(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:

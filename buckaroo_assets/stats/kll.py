@@ -47,11 +47,13 @@ class QuantileSketch:
 
     # ------------------------------------------------------------------ input
 
-    def add(self, values: np.ndarray) -> None:
-        """One row per value."""
-        self.add_weighted(values, None)
+    def add(self, values: np.ndarray, *, presorted: bool = False) -> None:
+        """One row per value (``presorted``: already in ascending order)."""
+        self.add_weighted(values, None, presorted=presorted)
 
-    def add_weighted(self, values: np.ndarray, counts: np.ndarray | None) -> None:
+    def add_weighted(
+        self, values: np.ndarray, counts: np.ndarray | None, *, presorted: bool = False
+    ) -> None:
         """``counts[i]`` rows of ``values[i]``, placed with their exact weight."""
         if len(values) == 0:
             return
@@ -60,7 +62,7 @@ class QuantileSketch:
             self.count += len(values)
             # A block larger than a level is sorted once and halved on its own until it
             # fits: the same compactions the levels would make, without re-sorting.
-            values = np.sort(values)
+            values = values if presorted else np.sort(values)
             level = 0
             while len(values) > self._capacity(level):
                 values = self._halve_sorted(level, values)

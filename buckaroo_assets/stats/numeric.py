@@ -19,8 +19,8 @@ from .kinds import Kind, kind_of
 from .settings import StatsSettings
 
 NUMBER_KEYS = Keying(
-    # A number's key is its own 64-bit pattern (-0.0 is folded into 0.0 before).
-    keys=lambda values: np.ascontiguousarray(values).view(np.uint64),
+    # A number is its own key (-0.0 is folded into 0.0 and NaN removed before).
+    keys=lambda values: values,
     add_to_hll=lambda hll, values, keys: hll.add_numbers(values),
     quantiles=True,
     keys_are_values=True,
