@@ -386,3 +386,30 @@ def test_a_frame_with_an_index_and_no_columns_counts_its_rows() -> None:
     for frame, rows in ((pd.DataFrame(index=range(7)), 7), (pd.DataFrame(), 0)):
         bundle = ba.build_bundle(frame, data_id="index-only")
         assert bundle.rows == bundle.meta["rows"] == rows and bundle.stats == {}
+
+
+def test_column_labels_of_any_hashable_type_are_stored(tmp_path: Path) -> None:
+    """A pivot by date has Timestamp labels: they are stored as the datetimes they equal,
+    found again by the original labels; labels with no stored form keep their text."""
+    labels = [
+        pd.Timestamp("2024-01-01"),
+        pd.Timestamp("2024-01-01 00:00:00.000000001"),  # nanoseconds: no datetime holds them
+        pd.Timedelta("1h"),
+        pd.Period("2024-01", "M"),
+        ("north", pd.Timestamp("2024-01-02")),
+        7,
+    ]
+    frame = pd.DataFrame([[1, 2, 3, 4, 5, 6]], columns=pd.Index(labels, dtype=object))
+    bundle = ba.build_bundle(frame, data_id="labels")
+    store = ba.BundleStore(tmp_path / "store")
+    store.put(bundle)
+    stored = ba.load_bundle("labels", store=store, cache=False)
+    assert stored.stats == bundle.stats
+    for label in (labels[0], labels[2], labels[4], 7):
+        assert stored.column_stats(label)["min"] == stored.column_stats(label)["max"]
+    names = [entry["orig_col_name"] for entry in stored.stats.values()]
+    assert names[0] == dt.datetime(2024, 1, 1) and names[2] == dt.timedelta(hours=1)
+    assert names[1] == "2024-01-01 00:00:00.000000001" and names[3] == "2024-01"
+    assert stored.stats["b"]["note"] == "label Timestamp stored as its text"
+    with pytest.raises(KeyError):
+        stored.column_stats(7.0)  # 7 and 7.0 stay two labels

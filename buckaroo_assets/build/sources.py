@@ -9,6 +9,7 @@ is both cheaper to decode and cheaper to count.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,7 +115,10 @@ def _from_pandas(frame: Any) -> Source:
         arrays.append(array)
         if note:
             notes[position] = note
-    names = list(frame.columns)
+    names = [_storable_label(label) for label in frame.columns]
+    for position, (label, name) in enumerate(zip(frame.columns, names, strict=True)):
+        if isinstance(name, str) and not isinstance(label, str):
+            notes.setdefault(position, f"label {type(label).__name__} stored as its text")
     fields = [pa.field(_field_name(n), a.type) for n, a in zip(names, arrays, strict=True)]
     if arrays:
         table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
@@ -147,6 +151,37 @@ def _series_to_arrow(series: Any) -> tuple[pa.Array, str | None]:
             f"column {series.name!r} mixes types that cannot be shown as text: {error}"
         ) from error
     return pa.array(text, type=pa.large_string()), "mixed types: summarised as text"
+
+
+def _storable_label(label: Hashable) -> Hashable:
+    """A column label the bundle codec can store, equal to the original where it can be.
+
+    pandas and numpy scalars (a pivot by date has Timestamp labels) become the
+    Python values they equal; anything else the codec has no form for, its text.
+    """
+    from ..bundle.codec import UnsupportedValueError, encode
+
+    try:
+        encode(label)
+        return label
+    except UnsupportedValueError:
+        pass
+    if isinstance(label, tuple):
+        return tuple(_storable_label(part) for part in label)
+    for convert in ("to_pydatetime", "to_pytimedelta", "item"):
+        method = getattr(label, convert, None)
+        if method is None:
+            continue
+        try:
+            with warnings.catch_warnings():  # pandas warns before dropping nanoseconds
+                warnings.simplefilter("ignore")
+                plain = method()
+            encode(plain)
+        except Exception:  # an unencodable item, a conversion that fails
+            continue
+        if plain == label:
+            return plain
+    return str(label)
 
 
 def _field_name(label: Hashable) -> str:

@@ -177,5 +177,13 @@ _STAT_ORDER = (
 
 
 def same_label(a: Hashable, b: Hashable) -> bool:
-    # 1 == 1.0 == True in Python; labels must match in type as well as value.
-    return type(a) is type(b) and a == b
+    """Equal labels of the same type: 1, 1.0 and True stay three labels.
+
+    A subclass counts as its base outside numbers, so a pandas ``Timestamp``
+    finds the ``datetime`` a bundle stores for it.
+    """
+    if type(a) is type(b):
+        return a == b
+    if isinstance(a, int | float | complex) or isinstance(b, int | float | complex):
+        return False
+    return (isinstance(a, type(b)) or isinstance(b, type(a))) and a == b
