@@ -43,8 +43,9 @@ def build_bundle(
 
     ``data_id`` defaults to the content identity of ``source`` (see
     ``data_id_for``); a one-shot stream has none, so it must be given.
-    ``progress`` is called after every block of rows, from the reading thread;
-    raising from it (e.g. on cancellation) stops the build with nothing returned.
+    ``progress`` is called after every block of rows, from a build thread (one
+    call at a time); raising from it (e.g. on cancellation) stops every column
+    group at its next block, and the build with nothing returned.
     """
     config = config or StatsConfig()
     started = time.perf_counter()

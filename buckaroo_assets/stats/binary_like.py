@@ -155,7 +155,7 @@ def _keying(t: pa.DataType) -> Keying:
         keys = partial(_fixed_size_keys, width=t.byte_width)
     else:
         keys = binary_hashes
-    return Keying(keys=keys, add_to_hll=_add_hashes, quantiles=False, keys_are_values=False)
+    return Keying(keys=keys, add_to_hll=_add_hashes, keys_are_values=False)
 
 
 def _fixed_size_keys(values: pa.Array, width: int) -> np.ndarray:

@@ -37,8 +37,9 @@ class Keying:
 
     keys: Callable[[Any], np.ndarray]
     add_to_hll: Callable[[HyperLogLog, Any, np.ndarray], None]
-    quantiles: bool  # numbers get a quantile sketch; strings and binary do not need one
-    keys_are_values: bool  # a key is the value itself (numbers), not a hash
+    # Numbers are their own keys and have an order worth a quantile sketch; strings,
+    # binary and decimals are keyed by a hash and need none (no median is shown).
+    keys_are_values: bool
 
 
 @dataclass
@@ -65,7 +66,7 @@ class _Sketch:
         self.frequent = FrequentValues(config.sketch_size, counts.values, key_dtype)
         self.quantiles = (
             QuantileSketch(max(8, config.sketch_size // 4), counts.values.dtype)
-            if keying.quantiles
+            if keying.keys_are_values
             else None
         )
         self.floor = len(counts.values)  # distinct values known exactly when the sketch took over

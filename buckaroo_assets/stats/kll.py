@@ -13,11 +13,12 @@ sketch holds about ``3 k`` items whatever the row count.
 The offsets come from a hash of (level, number of halvings at that level), not
 from a random generator: the same rows in the same order give the same
 sketch, byte for byte. Every rank is within ``3 / k`` of the rows
-(:func:`rank_error_bound`, measured, stated in docs/stats.md); total weight is preserved exactly, so
-the sketch's row count is the column's non-null count. Apache DataSketches'
-KLL was measured as the alternative: its C++ core draws coin flips from a
-clock-seeded generator that its Python binding cannot reseed, so its results
-differ from run to run.
+(:func:`rank_error_bound`, measured, stated in docs/stats.md); total weight
+is preserved exactly, so the sketch's row count is the column's non-null
+count. Apache DataSketches' KLL (``datasketches`` 5.2.0 on PyPI) was tried
+instead: three fresh processes sketching the same 1M values gave three
+different sketches and medians, its coin flips coming from a generator its
+Python binding does not let us seed.
 """
 
 from __future__ import annotations

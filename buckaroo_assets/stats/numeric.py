@@ -22,7 +22,6 @@ NUMBER_KEYS = Keying(
     # A number is its own key (-0.0 is folded into 0.0 and NaN removed before).
     keys=lambda values: values,
     add_to_hll=lambda hll, values, keys: hll.add_numbers(values),
-    quantiles=True,
     keys_are_values=True,
 )
 
