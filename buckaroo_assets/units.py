@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
+import numbers
 
-__all__ = ["human_age", "human_size", "text_of"]
+__all__ = ["human_age", "human_number", "human_size", "text_of"]
 
 
 def human_size(n: int) -> str:
@@ -26,6 +28,26 @@ def human_age(delta: _dt.timedelta) -> str:
         if s < limit:
             return f"{s // size}{unit}"
     return f"{s // 86_400}d" if s < 14 * 86_400 else f"{s // 604_800}w"
+
+
+def human_number(value: object) -> str:
+    """Numbers with thousands separators and four significant digits: ``4,813``, ``97.31``.
+
+    Magnitudes beyond that range keep scientific notation; anything else
+    (text, timestamps, Arrow scalars) is its :func:`text_of`.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return text_of(value)
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    value = float(value)
+    if not math.isfinite(value) or value == 0:
+        return "0" if value == 0 else str(value)
+    magnitude = abs(value)
+    if not 1e-4 <= magnitude < 1e15:
+        return f"{value:.4g}"
+    text = f"{value:,.{max(0, 3 - math.floor(math.log10(magnitude)))}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def text_of(value: object) -> str:

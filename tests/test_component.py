@@ -127,14 +127,14 @@ def test_yaml_declares_bundle_assets_with_config_id_code_versions(
 
     graph = defs.resolve_asset_graph()
     bundle_keys = {dg.AssetKey(["buckaroo", n]) for n in names}
-    source_keys = {dg.AssetKey(["buckaroo", "sources", n]) for n in names}
+    source_keys = {dg.AssetKey(["buckaroo", "sources", f"{n}_source"]) for n in names}
     assert set(graph.get_all_asset_keys()) == bundle_keys | source_keys
     for name in names:
         node = graph.get(dg.AssetKey(["buckaroo", name]))
         assert node.code_version == config_id
         assert node.is_materializable
-        assert node.parent_keys == {dg.AssetKey(["buckaroo", "sources", name])}
-        assert graph.get(dg.AssetKey(["buckaroo", "sources", name])).is_observable
+        assert node.parent_keys == {dg.AssetKey(["buckaroo", "sources", f"{name}_source"])}
+        assert graph.get(dg.AssetKey(["buckaroo", "sources", f"{name}_source"])).is_observable
 
     store = defs.resources["buckaroo_store"]
     assert isinstance(store, BundleStoreResource)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
@@ -35,6 +36,7 @@ from buckaroo_assets.dagster import (
     frame_bundle_asset,
     partitioned_bundle_checks,
 )
+from buckaroo_assets.dagster.metadata import column_metric_key
 from buckaroo_assets.store import file_hashes
 
 from .conftest import S3Server, bytes_read
@@ -224,14 +226,11 @@ def test_materialize_publishes_every_dataset_with_full_metadata(
             value(mat, "bundle_bytes")
             == len((pack.parent / "manifest.json").read_bytes()) + pack.stat().st_size
         )
-        assert value(mat, "build_seconds") > 0
-        assert value(mat, "build_seconds") == pytest.approx(
-            manifest["meta"]["build_seconds"], abs=1e-3
-        )
+        assert value(mat, "seconds") >= manifest["meta"]["build_seconds"] > 0
         assert value(mat, "rows_per_second") == round(rows / manifest["meta"]["build_seconds"])
+        assert not any(k.startswith("progress/") or k == "build_seconds" for k in mat.metadata)
         preview = value(mat, "stats_preview")
-        for column in pa_schema_names(path):
-            assert f"| {column} |" in preview
+        assert [r.data["column"] for r in preview.records] == pa_schema_names(path)
         assert mat.tags["dagster/data_version"] == data_id
         assert mat.tags["dagster/code_version"] == config_id
         assert specs[setup.key(name)].code_version == config_id
@@ -275,8 +274,8 @@ def test_second_materialization_is_a_hit_that_reads_no_data(
         mat = second[setup.key(name)]
         assert value(mat, "cache") == "hit"
         assert value(mat, "data_id") == value(first[setup.key(name)], "data_id")
-        assert value(mat, "progress/rows_read") == 0  # nothing read on a hit
-        assert "build_seconds" not in mat.metadata and "rows_per_second" not in mat.metadata
+        assert ", 0 rows read in" in value(mat, "progress")  # nothing read on a hit
+        assert "rows_per_second" not in mat.metadata
         data_id = value(mat, "data_id")
         pack = pack_path(setup.store_dir, data_id, config_id)
         meta = manifest_of(setup.store_dir, data_id, config_id)["meta"]
@@ -337,6 +336,80 @@ def test_metadata_links_to_the_viewer_page_of_a_running_server(
             with urllib.request.urlopen(link, timeout=30) as response:
                 page = response.read().decode()
             assert response.status == 200 and '"embed_type":"DFViewer"' in page
+
+
+@pytest.mark.filterwarnings("ignore::dagster.BetaWarning")  # Dagster's check factories
+def test_metadata_reads_well_in_the_instance_and_feeds_dagsters_own_checks(
+    setup: Setup, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Table preview, column descriptions and plotted per-column metrics, read back from the
+    instance; Dagster's metadata-bounds and schema-change checks use them as they are."""
+    monkeypatch.setenv("BUCKAROO_VIEWER_URL", "http://viewer.example:8765/")
+    config = ba.StatsConfig(distinct_threshold=16)  # id and fare (40 and 34 values) get sketched
+    trips = setup.key("trips")
+    own_checks = [
+        *dg.build_metadata_bounds_checks(
+            assets=[trips], metadata_key=column_metric_key("fare", "null_pct"), max_value=10.0
+        ),
+        *dg.build_metadata_bounds_checks(
+            assets=[trips], metadata_key=column_metric_key("zone", "distinct"), max_value=10
+        ),
+        *dg.build_column_schema_change_checks(assets=[trips]),
+    ]
+    defs = dg.Definitions.merge(
+        make_defs(setup.datasets, setup.url, config=config), dg.Definitions(asset_checks=own_checks)
+    )
+    first = run_all(defs, instance, raise_on_error=False)
+
+    table = pq.read_table(setup.paths["trips"])
+    fare = table["fare"]
+    stored = instance.get_latest_materialization_event(trips)
+    assert stored is not None and stored.asset_materialization is not None
+    metadata = stored.asset_materialization.metadata
+
+    preview = {r.data["column"]: r.data for r in metadata["stats_preview"].records}
+    assert list(preview) == ["id", "fare", "zone"]
+    null_percent = 100 * fare.null_count / len(fare)
+    assert preview["fare"]["null %"] == f"{null_percent:g}"
+    assert preview["id"]["null %"] == "0"
+    assert preview["id"]["distinct"].startswith("≈ ")  # sketched: marked as an estimate
+    assert preview["zone"]["distinct"] == str(len(pc.unique(table["zone"])))  # exact
+    low, high = pc.min_max(fare).values()
+    assert (preview["fare"]["min"], preview["fare"]["max"]) == (f"{low}", f"{high}")
+
+    described = {c.name: c for c in metadata["dagster/column_schema"].schema.columns}
+    assert described["fare"].type == "float64"
+    assert described["fare"].description.startswith(f"{null_percent:g} % null · ≈ ")
+    assert described["fare"].description.endswith(f" distinct · {low} – {high}")
+    assert described["zone"].description == "0 % null · 4 distinct · z0 – z3"
+
+    plotted = {k: v.value for k, v in metadata.items() if k.startswith("column/")}
+    assert plotted[column_metric_key("fare", "null_pct")] == pytest.approx(null_percent)
+    assert plotted[column_metric_key("zone", "distinct")] == 4
+    assert plotted[column_metric_key("fare", "mean")] == pytest.approx(pc.mean(fare).as_py())
+    assert column_metric_key("zone", "mean") not in plotted  # text has no mean
+    assert metadata["approximate_columns"].value == 2
+    data_id, config_id = metadata["data_id"].value, metadata["config_id"].value
+    assert metadata["viewer"].value == (
+        f"http://viewer.example:8765/bundles/{data_id}/{config_id}"
+    )
+
+    results = {name: passed for (key, name), passed in checks(first).items() if key == "buckaroo.trips"}
+    bounds = {name: passed for name, passed in results.items() if name.endswith("_bounds_check")}
+    assert len(bounds) == 2
+    assert [p for n, p in bounds.items() if "fare" in n] == [False]  # 15 % null > 10
+    assert [p for n, p in bounds.items() if "zone" in n] == [True]
+    schema_check = next(n for n in results if "schema" in n)
+    assert results[schema_check] is True  # first materialization: nothing to compare with
+
+    # a new column in the source: Dagster's own schema-change check sees it
+    pq.write_table(table.append_column("tip", pa.array([0.5] * len(table))), setup.paths["trips"])
+    second = run_all(defs, instance, selection=[trips], raise_on_error=False)
+    evaluations = {
+        e.check_name: e for e in second.get_asset_check_evaluations() if e.asset_key == trips
+    }
+    assert evaluations[schema_check].passed is False
+    assert "Added columns: tip" in str(evaluations[schema_check].description)
 
 
 # ---------------------------------------------------------------- 2. source and config changes
@@ -609,7 +682,8 @@ def test_sensor_requests_new_versions_only(setup: Setup, instance: dg.DagsterIns
     assert request.run_key
     observed = {e.asset_key: e.tags["dagster/data_version"] for e in first.asset_events}
     assert observed == {
-        dg.AssetKey([KEY, "sources", n]): ba.data_id_for(str(setup.paths[n])) for n in NAMES
+        dg.AssetKey([KEY, "sources", f"{n}_source"]): ba.data_id_for(str(setup.paths[n]))
+        for n in NAMES
     }
     assert first.cursor
 
@@ -621,7 +695,9 @@ def test_sensor_requests_new_versions_only(setup: Setup, instance: dg.DagsterIns
     write_trips(setup.paths["trips"], rows=9, seed=1)
     changed, _ = tick(setup.defs, instance, same.cursor)
     assert [r.asset_selection for r in changed.run_requests] == [[setup.key("trips")]]
-    assert [e.asset_key for e in changed.asset_events] == [dg.AssetKey([KEY, "sources", "trips"])]
+    assert [e.asset_key for e in changed.asset_events] == [
+        dg.AssetKey([KEY, "sources", "trips_source"])
+    ]
     assert changed.run_requests[0].run_key != request.run_key
 
     # The requested run, executed as the daemon would, brings the bundle up to date.
@@ -795,9 +871,9 @@ def test_bad_sources_fail_the_run_but_not_the_good_datasets(
         e.asset_key.path[-1]: e.event_specific_data.asset_observation.metadata
         for e in result.get_asset_observation_events()
     }
-    assert set(observed) == {*NAMES, "missing", "corrupt"}
-    assert "FileNotFoundError" in observed["missing"]["error"].value
-    assert observed["corrupt"]["data_id"].value == ba.data_id_for(str(corrupt))
+    assert set(observed) == {f"{n}_source" for n in (*NAMES, "missing", "corrupt")}
+    assert "FileNotFoundError" in observed["missing_source"]["error"].value
+    assert observed["corrupt_source"]["data_id"].value == ba.data_id_for(str(corrupt))
 
     failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert [e.step_key for e in failures] == [f"{KEY}_bundles"]
@@ -808,8 +884,13 @@ def test_bad_sources_fail_the_run_but_not_the_good_datasets(
     assert re.search(r"missing: FileNotFoundError", message), message
     assert re.search(r"corrupt: \w+", message), message
 
-    # the good ones were built, published and materialized; the bad ones left nothing behind
+    # the good ones were built, published, materialized and checked; the bad ones left nothing
     assert set(materializations(result)) == {setup.key(n) for n in NAMES}
+    assert checks(result) == {
+        (f"{KEY}.{n}", c): True
+        for n in NAMES
+        for c in ("bundle_integrity", "stats_consistency", "freshness")
+    }
     store = setup.store
     assert sorted(e.dataset for e in store.list()) == sorted(NAMES)
     assert not any(label.startswith(("missing", "corrupt")) for label in store.datasets())
@@ -849,11 +930,10 @@ def test_dataset_names_that_collide_as_asset_names_are_refused(tmp_path: Path) -
 def test_progress_in_metadata_and_run_logs(setup: Setup, instance: dg.DagsterInstance) -> None:
     result = run_all(setup.defs, instance)
     mats = materializations(result)
-    done = sorted(value(m, "progress/datasets_done") for m in mats.values())
-    assert done == [1, 2, 3]
-    assert {value(m, "progress/datasets_total") for m in mats.values()} == {3}
-    rows_read = sorted(value(m, "progress/rows_read") for m in mats.values())
-    assert rows_read[-1] == sum(source_rows(p) for p in setup.paths.values())
+    progress = sorted(value(m, "progress") for m in mats.values())
+    assert [p.split(" of 3 datasets")[0] for p in progress] == ["1", "2", "3"]
+    total_rows = sum(source_rows(p) for p in setup.paths.values())
+    assert f"(0 already stored), {total_rows:,} rows read in" in progress[-1]
 
     messages = [r.user_message for r in instance.all_logs(result.run_id) if r.user_message]
     lines = [m for m in messages if re.search(r"\b\d+/3 datasets\b", m)]
@@ -863,6 +943,6 @@ def test_progress_in_metadata_and_run_logs(setup: Setup, instance: dg.DagsterIns
     # a subset run counts only what it was asked to do
     sub = run_all(setup.defs, instance, selection=[setup.key("prices")])
     (mat,) = materializations(sub).values()
-    assert (value(mat, "progress/datasets_done"), value(mat, "progress/datasets_total")) == (1, 1)
+    assert value(mat, "progress").startswith("1 of 1 datasets (1 already stored), 0 rows read")
     messages = [r.user_message for r in instance.all_logs(sub.run_id) if r.user_message]
     assert any(re.search(r"1/1 datasets \(1 already stored\)", m) for m in messages), messages

@@ -5,7 +5,8 @@ current data_id), so they are cheap enough to run after every materialization.
 """
 
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 
 import dagster as dg
 
@@ -15,7 +16,14 @@ from ..store.bundle_store import BundleStore
 from .naming import partition_dataset
 from .resource import BundleStoreResource
 
-__all__ = ["CHECK_NAMES", "bundle_checks", "evaluate_bundle", "partitioned_bundle_checks"]
+__all__ = [
+    "CHECK_NAMES",
+    "bundle_checks",
+    "check_results",
+    "check_specs",
+    "evaluate_bundle",
+    "partitioned_bundle_checks",
+]
 
 CHECK_NAMES = ("bundle_integrity", "stats_consistency", "freshness")
 
@@ -66,36 +74,59 @@ def evaluate_bundle(
     return results
 
 
+def check_specs(
+    key: dg.AssetKey, *, freshness: bool, blocking: bool = False
+) -> list[dg.AssetCheckSpec]:
+    """The checks of one bundle asset; freshness only where a source can be re-read."""
+    return [
+        dg.AssetCheckSpec(check, asset=key, description=check.replace("_", " "), blocking=blocking)
+        for check in CHECK_NAMES
+        if freshness or check != "freshness"
+    ]
+
+
+def check_results(
+    key: dg.AssetKey,
+    store: BundleStore,
+    dataset: str,
+    config_id: str,
+    current: Callable[[BundleStore], str] | None,
+    wanted: AbstractSet[dg.AssetCheckKey],
+) -> Iterator[dg.AssetCheckResult]:
+    """The selected checks of one bundle asset, evaluated against the store."""
+    if not any(dg.AssetCheckKey(key, c) in wanted for c in CHECK_NAMES):
+        return
+    for check, result in evaluate_bundle(store, dataset, config_id, current).items():
+        if dg.AssetCheckKey(key, check) in wanted:
+            yield _result(key, check, result)
+
+
 def bundle_checks(
-    targets: Sequence[tuple[dg.AssetKey, str, Callable[[], str] | None]],
+    key: dg.AssetKey,
+    dataset: str,
     *,
     config_id: str,
     name: str,
     resource_key: str = "buckaroo_store",
 ) -> dg.AssetChecksDefinition:
-    """Checks for unpartitioned bundle assets: (asset key, dataset name, current data_id or None)."""
-    specs = [
-        dg.AssetCheckSpec(check, asset=key, description=check.replace("_", " "))
-        for key, _, current in targets
-        for check in CHECK_NAMES
-        if check != "freshness" or current is not None
-    ]
+    """Integrity and consistency of one unpartitioned frame's bundle.
+
+    One definition per frame: a frame that fails to build skips its own checks, never another's.
+    """
 
     @dg.multi_asset_check(
-        specs=specs, name=name, can_subset=True, required_resource_keys={resource_key}
+        specs=check_specs(key, freshness=False),
+        name=name,
+        can_subset=True,
+        required_resource_keys={resource_key},
     )
-    def check_bundles(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+    def check_bundle(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
         resource: BundleStoreResource = getattr(context.resources, resource_key)
-        store = resource.get_store()
-        wanted = context.selected_asset_check_keys
-        for key, dataset, current in targets:
-            if not any(dg.AssetCheckKey(key, c) in wanted for c in CHECK_NAMES):
-                continue
-            for check, result in evaluate_bundle(store, dataset, config_id, current).items():
-                if dg.AssetCheckKey(key, check) in wanted:
-                    yield _result(key, check, result)
+        yield from check_results(
+            key, resource.get_store(), dataset, config_id, None, context.selected_asset_check_keys
+        )
 
-    return check_bundles
+    return check_bundle
 
 
 def partitioned_bundle_checks(

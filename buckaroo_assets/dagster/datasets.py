@@ -3,8 +3,9 @@
 All declared datasets share one subsettable multi-asset: one asset per
 dataset in the graph, but a prewarm over thousands of datasets is one process
 that reports progress across all of them and skips, without reading data,
-every dataset whose bundle is already stored.  One failing dataset fails the
-run with a clear message after the others were published.
+every dataset whose bundle is already stored.  Each dataset's checks run in the
+same step right after its bundle is published, so one failing dataset fails
+the run with a clear message after the others were published and checked.
 """
 
 
@@ -17,8 +18,10 @@ import dagster as dg
 
 from ..build.data_id import data_id_for
 from ..build.publish import ensure_bundle
+from ..build.sources import CSV_SUFFIXES, JSONL_SUFFIXES
 from ..bundle.config import StatsConfig
 from ..store.bundle_store import BundleStore
+from .checks import check_results, check_specs
 from .metadata import materialize_result
 from .naming import asset_name
 from .progress import RunProgress
@@ -56,9 +59,18 @@ def dataset_keys(
     for ds in datasets:
         name = asset_name(ds.name)
         bundle_keys[ds.name] = dg.AssetKey([*key_prefix, name])
-        source_keys[ds.name] = dg.AssetKey([*key_prefix, "sources", name])
+        source_keys[ds.name] = dg.AssetKey([*key_prefix, "sources", f"{name}_source"])
     check_distinct_asset_names([ds.name for ds in datasets])
     return bundle_keys, source_keys
+
+
+def _source_kind(source: str) -> str:
+    """The kind badge the lineage view shows on a source asset: its file format."""
+    lowered = source.lower().rstrip("/")
+    for kind, suffixes in (("csv", CSV_SUFFIXES), ("json", JSONL_SUFFIXES)):
+        if lowered.endswith(suffixes):
+            return kind
+    return "parquet"  # the format of files with those suffixes and of folders
 
 
 def check_distinct_asset_names(names: Sequence[str]) -> None:
@@ -100,7 +112,8 @@ def dataset_bundle_assets(
             source_keys[ds.name],
             description=f"Source of dataset {ds.name}: {ds.source}",
             group_name=group_name,
-            metadata={"source": ds.source},
+            kinds={_source_kind(ds.source)},
+            metadata={"dataset": ds.name, "source": ds.source},
         )
         for ds in datasets
     ]
@@ -151,38 +164,49 @@ def dataset_bundle_assets(
 
     @dg.multi_asset(
         specs=bundle_specs,
+        check_specs=[
+            spec for ds in datasets for spec in check_specs(bundle_keys[ds.name], freshness=True)
+        ],
         name=op_name,
         can_subset=True,
         pool=pool,
         required_resource_keys={resource_key},
     )
-    def build_bundles(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+    def build_bundles(
+        context: dg.AssetExecutionContext,
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         resource: BundleStoreResource = getattr(context.resources, resource_key)
         store = resource.get_store()
         selected = [by_key[k] for k in bundle_keys.values() if k in context.selected_asset_keys]
+        wanted = context.selected_asset_check_keys
         progress = RunProgress(total=len(selected), log=context.log.info)
         failed: dict[str, str] = {}
-        for ds in selected:
-            try:
-                published = ensure_bundle(
+        for ds in datasets:
+            key = bundle_keys[ds.name]
+            if key in context.selected_asset_keys:
+                try:
+                    published = ensure_bundle(
+                        store,
+                        ds.source,
+                        config=config,
+                        dataset=ds.name,
+                        storage_options=dict(ds.storage_options) or None,
+                        progress=progress.build_callback(ds.name),
+                    )
+                except Exception as exc:  # one bad dataset must not stop the others
+                    failed[ds.name] = f"{type(exc).__name__}: {exc}"
+                    context.log.error(f"dataset {ds.name} failed: {failed[ds.name]}")
+                    continue
+                yield materialize_result(
+                    published,
                     store,
-                    ds.source,
-                    config=config,
-                    dataset=ds.name,
-                    storage_options=dict(ds.storage_options) or None,
-                    progress=progress.build_callback(ds.name),
+                    progress,
+                    ds.name,
+                    viewer_url=resource.get_viewer_url(),
+                    asset_key=key,
                 )
-            except Exception as exc:  # one bad dataset must not stop the others
-                failed[ds.name] = f"{type(exc).__name__}: {exc}"
-                context.log.error(f"dataset {ds.name} failed: {failed[ds.name]}")
-                continue
-            yield materialize_result(
-                published,
-                store,
-                progress,
-                ds.name,
-                viewer_url=resource.viewer_url,
-                asset_key=bundle_keys[ds.name],
+            yield from check_results(
+                key, store, ds.name, config.config_id, ds.current_data_id, wanted
             )
         if failed:
             lines = "\n".join(f"- {name}: {why}" for name, why in failed.items())

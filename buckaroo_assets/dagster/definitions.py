@@ -48,14 +48,6 @@ def buckaroo_definitions(
             pool=pool, resource_key=resource_key,
         )
         bundle_keys, source_keys = dataset_keys(datasets, [key_prefix])
-        checks.append(
-            bundle_checks(
-                [(bundle_keys[ds.name], ds.name, ds.current_data_id) for ds in datasets],
-                config_id=config.config_id,
-                name=f"{key_prefix}_dataset_checks",
-                resource_key=resource_key,
-            )
-        )
         if sensor_interval_seconds is not None:
             sensors.append(
                 new_versions_sensor(
@@ -70,7 +62,6 @@ def buckaroo_definitions(
                     ),
                 )
             )
-    plain_frames = []
     for upstream in frames:
         asset = frame_bundle_asset(
             upstream, config=config, key_prefix=key_prefix, group_name=group_name,
@@ -79,19 +70,17 @@ def buckaroo_definitions(
         assets.append(asset)
         dataset = dataset_for_asset(upstream.key)
         if asset.partitions_def is None:
-            plain_frames.append((asset.key, dataset, None))
+            checks.append(
+                bundle_checks(
+                    asset.key, dataset, config_id=config.config_id,
+                    name=f"{asset.key.to_python_identifier()}_checks", resource_key=resource_key,
+                )
+            )
         else:
             checks += partitioned_bundle_checks(
                 asset.key, dataset, config_id=config.config_id,
                 partitions_def=asset.partitions_def, resource_key=resource_key,
             )
-    if plain_frames:
-        checks.append(
-            bundle_checks(
-                plain_frames, config_id=config.config_id, name=f"{key_prefix}_frame_checks",
-                resource_key=resource_key,
-            )
-        )
     bundle_assets = [a for a in assets if a.is_executable and not a.is_observable]
     schedules = []
     if prewarm_cron is not None and bundle_assets:

@@ -81,7 +81,7 @@ def frame_bundle_asset(
             progress=progress.build_callback(name),
         )
         return materialize_result(
-            published, store, progress, name, viewer_url=resource.viewer_url
+            published, store, progress, name, viewer_url=resource.get_viewer_url()
         )
 
     return bundle_of_frame

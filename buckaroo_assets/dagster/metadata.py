@@ -1,11 +1,13 @@
-"""Materialization metadata: small summary scalars, the schema, a bounded stats preview.
+"""Materialization metadata that reads well in the asset page and plots over time.
 
 Dagster metadata lives in the run database, so it links the bundle
-(``dagster/uri``) instead of carrying it.
+(``dagster/uri``) instead of carrying it, and keeps per-column entries to a
+bounded number of columns.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
@@ -13,41 +15,116 @@ import dagster as dg
 from ..build.publish import Published
 from ..bundle.model import Bundle
 from ..store import BundleEntry, BundleStore
+from ..units import human_number
 from .progress import RunProgress
 
-__all__ = ["bundle_metadata", "materialize_result"]
+__all__ = [
+    "PLOTTED_COLUMNS",
+    "bundle_metadata",
+    "column_description",
+    "column_metric_key",
+    "materialize_result",
+]
 
-PREVIEW_COLUMNS = 25
+PREVIEW_COLUMNS = 50
 SCHEMA_COLUMNS = 500
-_CELL = 40
+PLOTTED_COLUMNS = 20
+_CELL = 60
+_APPROX = "≈ "
+_PREVIEW_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("column", "string"),
+        dg.TableColumn("dtype", "string"),
+        dg.TableColumn("null %", "string"),
+        dg.TableColumn("distinct", "string", description="≈ marks an estimate (sketched column)"),
+        dg.TableColumn("min", "string"),
+        dg.TableColumn("max", "string"),
+        dg.TableColumn("mean", "string"),
+        dg.TableColumn("most frequent", "string", description="≈ marks an estimate"),
+    ]
+)
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    text = f"{value:.6g}" if isinstance(value, float) else str(value)
-    text = text.replace("|", "\\|").replace("\n", " ")
+def _short(text: str) -> str:
+    text = text.replace("\n", " ")
     return text if len(text) <= _CELL else text[: _CELL - 1] + "…"
 
 
-def _preview(bundle: Bundle) -> str:
-    stats = ("dtype", "null_count", "distinct_count", "min", "max", "mean", "most_freq")
-    lines = ["| column | " + " | ".join(stats) + " |", "|" + "---|" * (len(stats) + 1)]
-    for entry in list(bundle.stats.values())[:PREVIEW_COLUMNS]:
-        cells = [_cell(entry["orig_col_name"]), *(_cell(entry.get(s)) for s in stats)]
-        lines.append("| " + " | ".join(cells) + " |")
-    hidden = len(bundle.stats) - PREVIEW_COLUMNS
-    if hidden > 0:
-        lines.append(f"\n… and {hidden} more columns (open the bundle for all)")
-    return "\n".join(lines)
+def _shown(entry: Mapping[str, Any], stat: str) -> str:
+    """One stat as people read it, ``≈``-marked when it comes from a sketch."""
+    value = entry.get(stat)
+    if value is None:
+        return ""
+    approximate = stat in (entry.get("approximate") or ())
+    return (_APPROX if approximate else "") + _short(human_number(value))
+
+
+def _null_percent(entry: Mapping[str, Any]) -> float:
+    length = entry.get("length") or 0
+    return 100.0 * (entry.get("null_count") or 0) / length if length else 0.0
+
+
+def _label(key: str, entry: Mapping[str, Any]) -> str:
+    return _short(str(entry["orig_col_name"])) or key
+
+
+def column_description(entry: Mapping[str, Any]) -> str:
+    """``2.0 % null · 4,813 distinct · 0.01 – 97.3``: what a column holds, in one line."""
+    parts = [f"{human_number(round(_null_percent(entry), 2))} % null"]
+    if entry.get("distinct_count") is not None:
+        parts.append(f"{_shown(entry, 'distinct_count')} distinct")
+    if entry.get("min") is not None and entry.get("max") is not None:
+        parts.append(f"{_shown(entry, 'min')} – {_shown(entry, 'max')}")
+    return " · ".join(parts)
+
+
+def column_metric_key(column: str, metric: str) -> str:
+    """The metadata key Dagster plots for one column's metric, e.g. ``column/fare/null_pct``."""
+    return f"column/{column}/{metric}"
 
 
 def _schema(bundle: Bundle) -> dg.TableSchema:
-    columns = [
-        dg.TableColumn(name=_cell(entry["orig_col_name"]) or key, type=str(entry["dtype"]))
-        for key, entry in list(bundle.stats.items())[:SCHEMA_COLUMNS]
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=_label(key, entry), type=str(entry["dtype"]), description=column_description(entry)
+            )
+            for key, entry in list(bundle.stats.items())[:SCHEMA_COLUMNS]
+        ]
+    )
+
+
+def _preview(bundle: Bundle) -> dg.TableMetadataValue:
+    records = [
+        dg.TableRecord(
+            {
+                "column": _label(key, entry),
+                "dtype": str(entry["dtype"]),
+                "null %": human_number(round(_null_percent(entry), 2)),
+                "distinct": _shown(entry, "distinct_count"),
+                "min": _shown(entry, "min"),
+                "max": _shown(entry, "max"),
+                "mean": _shown(entry, "mean"),
+                "most frequent": _shown(entry, "most_freq"),
+            }
+        )
+        for key, entry in list(bundle.stats.items())[:PREVIEW_COLUMNS]
     ]
-    return dg.TableSchema(columns=columns)
+    return dg.MetadataValue.table(records, schema=_PREVIEW_SCHEMA)
+
+
+def _plotted(bundle: Bundle) -> dict[str, float | int]:
+    """Numeric per-column metrics of the first columns, which Dagster plots across materializations."""
+    metrics: dict[str, float | int] = {}
+    for key, entry in list(bundle.stats.items())[:PLOTTED_COLUMNS]:
+        column = _label(key, entry)
+        metrics[column_metric_key(column, "null_pct")] = round(_null_percent(entry), 4)
+        if entry.get("distinct_count") is not None:
+            metrics[column_metric_key(column, "distinct")] = int(entry["distinct_count"])
+        mean = entry.get("mean")
+        if isinstance(mean, int | float) and mean == mean and abs(mean) != float("inf"):
+            metrics[column_metric_key(column, "mean")] = float(mean)
+    return metrics
 
 
 def bundle_metadata(
@@ -61,6 +138,9 @@ def bundle_metadata(
 ) -> dict[str, Any]:
     """Metadata for one materialization; ``entry`` is what ``put`` published (None on a hit)."""
     rows = bundle.rows
+    approximate = [
+        _label(key, e) for key, e in bundle.stats.items() if e.get("approximate")
+    ]
     metadata: dict[str, Any] = {
         "dagster/uri": store.manifest_url(bundle.data_id, bundle.config_id),
         "dagster/row_count": rows,
@@ -69,14 +149,15 @@ def bundle_metadata(
         "config_id": bundle.config_id,
         "cache": "hit" if hit else "miss",
         "columns": len(bundle.stats),
+        "approximate_columns": len(approximate),
         "seconds": round(seconds, 3),
-        "stats_preview": dg.MetadataValue.md(_preview(bundle)),
+        "stats_preview": _preview(bundle),
+        **_plotted(bundle),
     }
     if entry is not None:
         metadata["bundle_bytes"] = entry.bytes
-    if not hit:
+    if not hit:  # the engine's own time: publishing and waiting for a slot are not reading
         build = float(bundle.meta.get("build_seconds") or seconds)
-        metadata["build_seconds"] = round(build, 3)
         metadata["rows_per_second"] = round(rows / build) if build > 0 else rows
     if viewer_url:
         link = f"{viewer_url.rstrip('/')}/bundles/{bundle.data_id}/{bundle.config_id}"
@@ -104,7 +185,7 @@ def materialize_result(
         viewer_url=viewer_url,
     )
     metadata["dataset"] = dataset
-    metadata.update(progress.finished(dataset, bundle.rows, published.hit))
+    metadata["progress"] = progress.finished(dataset, bundle.rows, published.hit)
     return dg.MaterializeResult(
         asset_key=asset_key, metadata=metadata, data_version=dg.DataVersion(bundle.data_id)
     )

@@ -45,8 +45,8 @@ class RunProgress:
             return None
         return self.elapsed / self.done * (self.total - self.done)
 
-    def finished(self, name: str, rows: int, hit: bool) -> dict[str, Any]:
-        """Record one dataset; returns the progress fields for its metadata."""
+    def finished(self, name: str, rows: int, hit: bool) -> str:
+        """Record one dataset; returns the run's progress so far, for its metadata."""
         self.done += 1
         self.hits += int(hit)
         self.rows += 0 if hit else rows
@@ -56,12 +56,10 @@ class RunProgress:
             f"{'hit' if hit else 'built'}; {self.rows:,} rows read at {rate:,.0f} rows/s; "
             f"ETA {_duration(self.eta_seconds())}"
         )
-        return {
-            "progress/datasets_done": self.done,
-            "progress/datasets_total": self.total,
-            "progress/rows_read": self.rows,
-            "progress/elapsed_seconds": round(self.elapsed, 3),
-        }
+        return (
+            f"{self.done} of {self.total} datasets ({self.hits} already stored), "
+            f"{self.rows:,} rows read in {_duration(self.elapsed)}"
+        )
 
     def build_callback(self, name: str) -> Callable[[BuildProgress], None]:
         """Per-block progress of one build, logged every few seconds."""

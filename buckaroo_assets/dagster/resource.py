@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import dagster as dg
@@ -10,7 +11,10 @@ from pydantic import Field
 from ..store.bundle_store import BundleStore
 from ..store.locate import STORE_ENV, choose_store, open_store
 
-__all__ = ["BundleStoreResource", "default_store_url"]
+__all__ = ["VIEWER_URL_ENV", "BundleStoreResource", "default_store_url"]
+
+VIEWER_URL_ENV = "BUCKAROO_VIEWER_URL"
+
 
 def default_store_url() -> str:
     """The store the one rule picks without an explicit URL (see ``choose_store``)."""
@@ -34,8 +38,13 @@ class BundleStoreResource(dg.ConfigurableResource):
     )
     viewer_url: str | None = Field(
         default=None,
-        description="Base URL of a `buckaroo-assets serve` server, for links in metadata.",
+        description="Base URL of a `buckaroo-assets serve` server, for 'open in viewer' links "
+        f"in metadata; defaults to ${VIEWER_URL_ENV}.",
     )
 
     def get_store(self) -> BundleStore:
         return open_store(self.url, self.storage_options or None)
+
+    def get_viewer_url(self) -> str | None:
+        """The viewer server links point at, if any: the field, else ``$BUCKAROO_VIEWER_URL``."""
+        return self.viewer_url or os.environ.get(VIEWER_URL_ENV) or None
