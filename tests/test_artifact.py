@@ -81,7 +81,11 @@ def test_summary_stats_match_the_bundle(bundle: ba.Bundle) -> None:
     for stat in ("mean", "std", "min", "max", "median"):
         assert stats[stat][price] == pytest.approx(bundle.stats[price][stat])
         assert stats[stat][city] is None  # as Buckaroo: numeric stats only for numbers
-    assert stats["most_freq"]["e"] == str(bundle.stats["e"]["most_freq"])
+    # timestamps: ISO 8601 with the zone, and their range (not their mean) is shown
+    when = bundle.stats["e"]
+    assert stats["most_freq"]["e"] == when["most_freq"].isoformat()
+    assert (stats["min"]["e"], stats["max"]["e"]) == (when["min"].isoformat(), when["max"].isoformat())
+    assert stats["mean"]["e"] is None
 
 
 def test_same_stats_headers_and_pinned_rows_as_buckaroos_own_artifact(bundle: ba.Bundle) -> None:

@@ -94,7 +94,9 @@ def render(browser: Any, url: str, *, grid: bool = True) -> tuple[Any, list[str]
 
 
 def wait_for_grid(page: Any) -> None:
-    page.wait_for_selector('.ag-center-cols-container .ag-row[row-index="0"] .ag-cell', timeout=30_000)
+    page.wait_for_selector(
+        '.ag-center-cols-container .ag-row[row-index="0"] .ag-cell >> visible=true', timeout=30_000
+    )
     page.wait_for_timeout(300)
 
 
@@ -112,9 +114,8 @@ def pinned_cell(page: Any, index: int, key: str) -> str:
 
 def expected_cell(value: Any) -> str:
     """What Buckaroo's displayers show (en-US, UTC) for one of the frame's values."""
-    if isinstance(value, pd.Timestamp):
-        utc = value.tz_convert("UTC")
-        return f"{utc.month}/{utc.day}/{utc.year}"
+    if isinstance(value, pd.Timestamp):  # date and time of day, in the column's zone, named
+        return f"{value:%m/%d/%Y, %H:%M:%S} {value.tzname()}" if value.tz else f"{value:%m/%d/%Y, %H:%M:%S}"
     if isinstance(value, bool | np.bool_):
         return str(bool(value))
     if isinstance(value, int | np.integer):
@@ -188,5 +189,46 @@ def test_served_pages_render(browser: Any, frame: pd.DataFrame, bundle: ba.Bundl
         page, problems = render(browser, f"{server.url}/datasets/wide?embed=Buckaroo")
         assert [pinned_cell(page, i, "index") for i in range(2)] == ["dtype", "histogram"]
         check_first_rows(page, frame, bundle)
+        assert problems == []
+        page.close()
+
+
+def test_header_and_times_of_day(browser: Any, tmp_path: Path) -> None:
+    """Readings 15 s apart: each cell shows its time, the pinned min/max the range; the header
+    says which dataset and version, how many rows of how many, and what is estimated."""
+    rows = 2_000
+    readings = pd.DataFrame(
+        {
+            "at": pd.date_range("2025-06-01 08:00", periods=rows, freq="15s"),  # naive wall times
+            "sensor": [f"s{i}" for i in range(rows)],  # 2,000 distinct: sketched past 500
+            "value": np.arange(rows) * 0.5,
+        }
+    )
+    store = ba.BundleStore((tmp_path / "store").as_uri())
+    config = ba.StatsConfig(window_rows=300, distinct_threshold=500)
+    store.put(ba.build_bundle(readings, config=config), dataset="readings")
+    bundle = ba.load_bundle(dataset="readings", store=store, config=config)
+    keys = {entry["orig_col_name"]: key for key, entry in bundle.stats.items()}
+    for embed_type in ("DFViewer", "Buckaroo"):
+        path = bundle.to_html(tmp_path / f"{embed_type}.html", embed_type)
+        page, problems = render(browser, path.as_uri())
+        header = text(page, "header.ba-header")
+        assert header.startswith(f"readings version {bundle.data_id} first 300 of 2,000 rows 3 columns")
+        assert f"built {bundle.created_at:%Y-%m-%d %H:%M:%S} UTC" in header
+        estimated = [str(e["orig_col_name"]) for e in bundle.stats.values() if e.get("approximate")]
+        assert "sensor" in estimated and f"estimated (sketched) stats: {', '.join(estimated)}" in header
+        for row in (0, 1, 20):
+            assert body_cell(page, row, keys["at"]) == expected_cell(readings["at"].iloc[row])
+        assert body_cell(page, 1, keys["at"]) == "06/01/2025, 08:00:15"
+        if embed_type == "DFViewer":
+            labels = [pinned_cell(page, i, "index") for i in range(len(SUMMARY_ROWS))]
+            first, last = readings["at"].iloc[0], readings["at"].iloc[-1]
+            assert pinned_cell(page, labels.index("min"), keys["at"]) == expected_cell(first)
+            assert pinned_cell(page, labels.index("max"), keys["at"]) == expected_cell(last)
+        else:  # the status bar keeps only what works without Buckaroo's Python kernel
+            assert page.locator('[col-id="total_rows"]').first.is_visible()
+            for control in ("search", "post_processing", "cleaning_method", "show_commands"):
+                assert page.locator(f'[col-id="{control}"]').count() > 0
+                assert not page.locator(f'[col-id="{control}"]').first.is_visible(), control
         assert problems == []
         page.close()

@@ -9,6 +9,7 @@ single streaming pass; :mod:`buckaroo_assets.store` keeps them.
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import shutil
 from collections.abc import Hashable
@@ -30,6 +31,10 @@ class Bundle:
     stats: dict[str, dict[str, Any]]
     first_window: pa.Table
     meta: dict[str, Any] = field(default_factory=dict)
+    dataset: str | None = None
+    """The dataset it was asked for or published as; set when read from a store."""
+    created_at: _dt.datetime | None = None
+    """When the store committed it; set when read from a store."""
 
     @property
     def config_id(self) -> str:
@@ -131,13 +136,15 @@ class Bundle:
         ``static-embed.js``/``.css`` are copied beside the page, which then
         has to be served over HTTP (browsers refuse ES modules from files).
         """
-        from ..viewer.page import VIEWER_FILES, render_page, viewer_file
+        from ..viewer.page import VIEWER_FILES, bundle_page, viewer_file
 
         target = Path(path)
-        page = render_page(
-            self.to_buckaroo_artifact(embed_type, **display),
-            title=title or self.data_id,
+        page = bundle_page(
+            self,
+            embed_type,
+            title=title,
             assets_url=None if self_contained else ".",
+            **display,
         )
         if not self_contained:
             for file in VIEWER_FILES:

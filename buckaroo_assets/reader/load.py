@@ -14,7 +14,7 @@ import asyncio
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -140,7 +140,7 @@ def load_bundle(
     if data_id is not None and config_id is not None:
         key = (data_id, config_id)
         if cache and (hit := _CACHE.peek(_cache_key(st, *key))) is not None:
-            return _handshake(hit, schema)
+            return _handshake(hit, schema, dataset)
     try:
         if data_id is None or config_id is None:
             key = st.resolve(data_id, config_id, dataset=dataset)
@@ -153,7 +153,7 @@ def load_bundle(
             if not isinstance(explained, BundleNotFound):
                 raise explained from None
         raise _searched(exc, st, store, storage_options, data_id) from None
-    return _handshake(bundle, schema)
+    return _handshake(bundle, schema, dataset)
 
 
 def _searched(
@@ -179,9 +179,11 @@ def _searched(
     return BundleNotFound(message)
 
 
-def _handshake(bundle: Bundle, schema: pa.Schema | None) -> Bundle:
+def _handshake(bundle: Bundle, schema: pa.Schema | None, dataset: str | None) -> Bundle:
     if schema is not None:
         _check_schema(bundle, schema)
+    if dataset is not None and bundle.dataset != dataset:  # one version can serve two datasets
+        return replace(bundle, dataset=dataset)
     return bundle
 
 
@@ -205,7 +207,7 @@ async def aload_bundle(
     if cache and data_id is not None and config_id is not None:
         hit = _CACHE.peek(_cache_key(st, data_id, config_id))
         if hit is not None:
-            return _handshake(hit, schema)
+            return _handshake(hit, schema, dataset)
     return await asyncio.to_thread(load_bundle, data_id, **kwargs)  # type: ignore[arg-type]
 
 

@@ -286,6 +286,8 @@ def unpack_bundle(manifest: dict[str, Any], pack: bytes, *, where: str) -> Bundl
         stats=stats,
         first_window=window,
         meta=manifest["meta"],
+        dataset=manifest.get("dataset"),
+        created_at=_dt.datetime.fromisoformat(manifest["created_at"]),
     )
     # The manifest describes what the pack holds; any disagreement is damage.
     meta = bundle.meta

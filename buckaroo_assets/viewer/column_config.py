@@ -6,6 +6,7 @@ bundle looks like one Buckaroo renders from the data.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
@@ -101,6 +102,33 @@ def _overrides_by_key(
     return by_key
 
 
+def timestamp_format(t: pa.TimestampType) -> dict[str, Any]:
+    """``Intl.DateTimeFormat`` options: date and time of day, in the column's own zone.
+
+    Naive timestamps are wall times, shown as they are (formatted in UTC,
+    where the viewer decodes them); zone-aware ones in their zone, named. A
+    zone the browser may not know (not an IANA name) is shown in UTC, named.
+    """
+    options: dict[str, Any] = {
+        "year": "numeric", "month": "2-digit", "day": "2-digit",
+        "hour": "2-digit", "minute": "2-digit", "second": "2-digit",
+        "hourCycle": "h23", "timeZone": "UTC",
+    }  # fmt: skip
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if t.tz is not None:
+        options["timeZone"] = t.tz if t.tz in _iana_zones() else "UTC"
+        options["timeZoneName"] = "short"
+    return options
+
+
+@functools.cache
+def _iana_zones() -> frozenset[str]:
+    import zoneinfo
+
+    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
+
+
 def _column_type(t: pa.DataType) -> str:
     """Buckaroo's ``_type``, which picks a column's displayer."""
     if pa.types.is_dictionary(t):
@@ -142,7 +170,11 @@ def _column_config(
         digits = display.float_digits
         disp = {"displayer": "float", "min_fraction_digits": digits, "max_fraction_digits": digits}
     elif kind == "datetime":
-        disp = {"displayer": "datetimeLocaleString", "locale": display.locale, "args": {}}
+        disp = {
+            "displayer": "datetimeLocaleString",
+            "locale": display.locale,
+            "args": timestamp_format(t),
+        }
     elif kind == "duration":
         disp = {"displayer": "duration"}
     elif kind in ("string", "time"):
@@ -183,8 +215,8 @@ def _min_width(
         chars += 1 if extremes[0] < 0 else 0
     elif kind == "string":
         chars = min(int(disp.get("max_length", 20)), 20)
-    elif kind == "datetimeLocaleString":
-        chars = 18
+    elif kind == "datetimeLocaleString":  # "06/01/2025, 14:05:30 GMT+5:30"
+        chars = 30 if "timeZoneName" in (disp.get("args") or {}) else 20
     elif kind == "duration":
         chars = 14
     else:

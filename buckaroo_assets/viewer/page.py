@@ -16,9 +16,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..bundle.model import Bundle
 from ..errors import ViewerUnavailable
+from .artifact import buckaroo_artifact
+from .display import Display
+from .header import HEADER_CSS, page_header
 
-__all__ = ["VIEWER_FILES", "render_page", "viewer_file"]
+__all__ = ["VIEWER_FILES", "bundle_page", "render_page", "viewer_file"]
 
 VIEWER_FILES = ("static-embed.js", "static-embed.css")
 
@@ -36,6 +40,12 @@ _JSON_ESCAPES = {
     "\u2029": "\\u2029",
 }
 _JSON_UNSAFE = re.compile("[<>&\u2028\u2029]")
+# Buckaroo's status bar offers search, cleaning and post-processing, which need its Python
+# kernel; in a static page they would do nothing, so they are not shown.
+_KERNEL_CONTROLS = ("search", "post_processing", "show_commands", "cleaning_method", "filtered_rows")
+_STATIC_CSS = "".join(
+    f'\n[col-id="{name}"] {{ display: none !important; }}' for name in _KERNEL_CONTROLS
+)
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -44,10 +54,12 @@ _PAGE = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 {css}
-<style>html, body {{ margin: 0; padding: 0; height: 100%; }} #root {{ width: 100%; height: 100vh; }}</style>
+<style>html, body {{ margin: 0; padding: 0; height: 100%; }}
+body {{ display: flex; flex-direction: column; height: 100vh; }}
+#root {{ width: 100%; flex: 1 1 auto; min-height: 0; }}{style}</style>
 </head>
 <body>
-<div id="root"></div>
+{header}<div id="root"></div>
 <script id="buckaroo-data" type="application/json">{artifact}</script>
 {js}
 </body>
@@ -75,8 +87,34 @@ def _defused(tag: str, text: str) -> str:
     return _CLOSING[tag].sub(r"<\\/\1", text)
 
 
-def render_page(artifact: dict[str, Any], *, title: str, assets_url: str | None = None) -> str:
-    """One HTML page; the viewer files are inlined, or linked under ``assets_url``."""
+def bundle_page(
+    bundle: Bundle,
+    embed_type: str = "DFViewer",
+    *,
+    title: str | None = None,
+    assets_url: str | None = None,
+    **display: Any,
+) -> str:
+    """A bundle's viewer page: the header line, then Buckaroo's grid of its first window."""
+    shown = Display(**display)
+    artifact = buckaroo_artifact(bundle, embed_type, shown)
+    rows = bundle.first_window.num_rows
+    rows = rows if shown.rows is None else min(rows, shown.rows)
+    return render_page(
+        artifact,
+        title=title or bundle.dataset or bundle.data_id,
+        assets_url=assets_url,
+        header=page_header(bundle, rows),
+    )
+
+
+def render_page(
+    artifact: dict[str, Any], *, title: str, assets_url: str | None = None, header: str = ""
+) -> str:
+    """One HTML page; the viewer files are inlined, or linked under ``assets_url``.
+
+    ``header`` is trusted HTML shown above the grid (see :func:`page_header`).
+    """
     if assets_url is None:
         css_text = viewer_file("static-embed.css").read_text(encoding="utf-8")
         js_text = viewer_file("static-embed.js").read_text(encoding="utf-8")
@@ -88,4 +126,7 @@ def render_page(artifact: dict[str, Any], *, title: str, assets_url: str | None 
         js = f'<script type="module" src="{base}/static-embed.js"></script>'
     payload = json.dumps(artifact, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     payload = _JSON_UNSAFE.sub(lambda m: _JSON_ESCAPES[m.group()], payload)
-    return _PAGE.format(title=html.escape(title), css=css, js=js, artifact=payload)
+    style = HEADER_CSS + _STATIC_CSS if header else _STATIC_CSS
+    return _PAGE.format(
+        title=html.escape(title), css=css, js=js, artifact=payload, header=header, style=style
+    )

@@ -35,6 +35,7 @@ WIRE_ORDER = (
     "unique_count", "distinct_count", "histogram",
 )  # fmt: skip
 _NUMERIC_ONLY = frozenset({"min", "max", "mean", "std", "median"})  # as Buckaroo: null elsewhere
+_RANGE = frozenset({"min", "max"})  # ... except the range of dates and times, worth seeing
 INDEX = "index"
 
 
@@ -47,8 +48,12 @@ def stats_payload(bundle: Bundle, wanted: list[str]) -> dict[str, Any]:
     names, arrays = [], []
     for (key, entry), column in zip(bundle.stats.items(), bundle.schema, strict=True):
         numeric = is_numeric(column.type)
+        temporal = pa.types.is_timestamp(column.type) or pa.types.is_date(column.type)
         for stat in wanted:
-            value = None if stat in _NUMERIC_ONLY and not numeric else entry.get(stat)
+            shown = numeric or (temporal and stat in _RANGE)
+            value = None if stat in _NUMERIC_ONLY and not shown else entry.get(stat)
+            if isinstance(value, _dt.datetime):  # naive: a wall time, which the viewer shows in UTC
+                value = value.isoformat() + ("" if value.tzinfo else "Z")
             names.append(f"{key}__{stat}")
             arrays.append(_stat_cell(value))
     return _parquet_envelope(pa.Table.from_arrays(arrays, names=names), layout="wide")
