@@ -14,7 +14,34 @@ class UnsupportedSourceError(BuckarooAssetsError, TypeError):
 
 
 class UnsupportedColumnError(BuckarooAssetsError, TypeError):
-    """A column whose values cannot be represented as one Arrow type."""
+    """A column whose values cannot be represented as one Arrow type.
+
+    The message names the source, the column's label and position and its
+    type; so do ``source``, ``column``, ``position`` and ``column_type``
+    (``position`` is ``None`` for an index level).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        column: object = None,
+        position: int | None = None,
+        column_type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.source = source
+        self.column = column
+        self.position = position
+        self.column_type = column_type
+
+
+class UnreadableSourceError(UnsupportedSourceError, ValueError):
+    """A source whose bytes are not what its format says: a truncated or corrupt
+    file, a malformed line, names that are not UTF-8. Names the source; the
+    reader's own exception is kept as ``__cause__``.
+    """
 
 
 class BundleError(BuckarooAssetsError):

@@ -55,11 +55,18 @@ def text_of(value: object) -> str:
 
     Arrow keeps timestamps, dates and durations far beyond Python's datetime
     (year 9999 east of UTC, date32's maximum, year 200000): ``str()`` of such a
-    scalar converts it to a Python value first and overflows.
+    scalar converts it to a Python value first and overflows. A timestamp in a
+    zone this machine does not know is written in UTC, which Arrow can format.
     """
     if type(value).__module__.startswith("pyarrow"):
         import pyarrow as pa
 
         if isinstance(value, pa.Scalar):
-            return pa.array([value]).cast(pa.string())[0].as_py()
+            array = pa.array([value])
+            try:
+                return array.cast(pa.string())[0].as_py()
+            except pa.ArrowInvalid:
+                if not (pa.types.is_timestamp(array.type) and array.type.tz):
+                    raise
+                return array.cast(pa.timestamp(array.type.unit, "UTC")).cast(pa.string())[0].as_py()
     return str(value)

@@ -4,5 +4,8 @@ __version__ = "0.1.0"
 
 # Bump whenever the stats engine can produce a different value for the same
 # input: it is part of every config_id, so old bundles become stale, not wrong.
-STATS_ENGINE_VERSION = "3"  # 3: sketches with bounds past the threshold; 0 distinct in all-null columns;
-# ordered categoricals by category order; dtypes from pandas metadata
+STATS_ENGINE_VERSION = "4"
+# 3: sketches with bounds past the threshold; 0 distinct in all-null columns;
+#    ordered categoricals by category order; dtypes from pandas metadata
+# 4: nulls held in a dictionary counted as nulls; unknown time zones summarised in UTC;
+#    128-bit and wider integers exact as decimal256

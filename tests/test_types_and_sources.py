@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 import buckaroo_assets as ba
 from buckaroo_assets.bundle import codec
+from buckaroo_assets.errors import UnreadableSourceError
 from buckaroo_assets.stats.exact_sums import exact_square_sum, exact_sum
 
 N = 40
@@ -206,8 +207,9 @@ def test_bad_sources_fail_clearly(tmp_path) -> None:
     with pytest.raises(ba.UnsupportedSourceError, match="cannot tell the format"):
         ba.build_bundle(tmp_path / "notes.txt", data_id="x")
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 this is not parquet")
-    with pytest.raises(pa.ArrowInvalid):
+    with pytest.raises(UnreadableSourceError, match="bad.parquet: cannot be read") as caught:
         ba.build_bundle(tmp_path / "bad.parquet", data_id="x")
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value.__cause__, pa.ArrowInvalid)
     reader = pa.RecordBatchReader.from_batches(pa.schema([("a", pa.int64())]), [])
     with pytest.raises(ValueError, match="pass data_id"):
         ba.build_bundle(reader)

@@ -28,21 +28,14 @@ class _HashSink:
         pass
 
 
-def polars_to_arrow(df: Any) -> Any:
-    import polars as pl
-
-    try:  # the oldest layout avoids view types whose buffers vary with history
-        return df.to_arrow(compat_level=pl.CompatLevel.oldest())
-    except (AttributeError, TypeError):
-        return df.to_arrow()
-
-
 def _canonical_block(arr: Any) -> Any:
     """Undo top-level encodings that can differ for equal values."""
     import pyarrow as pa
 
     t = arr.type
     if pa.types.is_dictionary(t):
+        # Views first: Arrow has no kernel to take from a dictionary of string or binary views.
+        arr = pa.DictionaryArray.from_arrays(arr.indices, _canonical_block(arr.dictionary))
         arr = arr.dictionary_decode()
         t = arr.type
     if t == pa.string_view():

@@ -46,6 +46,10 @@ def build_bundle(
     ``progress`` is called after every block of rows, from a build thread (one
     call at a time); raising from it (e.g. on cancellation) stops every column
     group at its next block, and the build with nothing returned.
+
+    A column no bundle can hold raises ``UnsupportedColumnError`` naming the
+    source, the column's label and position and its type; a file whose bytes
+    are damaged, ``UnreadableSourceError`` naming the file.
     """
     config = config or StatsConfig()
     started = time.perf_counter()

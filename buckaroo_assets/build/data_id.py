@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .arrow_ids import arrow_id, polars_to_arrow
+from .arrow_ids import arrow_id
 from .digests import qualified_name
 from .file_ids import path_id
 from .pandas_ids import pandas_id
@@ -74,6 +74,11 @@ def data_id_for(
     read again; see :mod:`buckaroo_assets.store.file_hashes` for when it is reused.
 
     A missing path raises ``FileNotFoundError``; any other type ``TypeError``.
+    A column whose cells (or label) have no stable form — an ``object()``,
+    a list that contains itself, a polars ``Object`` — raises
+    ``UnsupportedColumnError`` (a ``TypeError``) naming the source, the
+    column's label and position and its type: the error a build of the same
+    frame raises.
     """
     if isinstance(x, str | os.PathLike):
         return path_id(x, storage_options, memo)
@@ -96,7 +101,9 @@ def data_id_for(
         import polars as pl
 
         if isinstance(x, pl.DataFrame):
-            return arrow_id(polars_to_arrow(x))
+            from .polars_frames import polars_table
+
+            return arrow_id(polars_table(x, oldest=True)[0])
         if isinstance(x, pl.LazyFrame):
             raise TypeError("data_id_for() needs materialised data; .collect() the LazyFrame")
     raise TypeError(

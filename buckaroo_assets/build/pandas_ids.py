@@ -6,17 +6,21 @@ other object cells through a repr-free encoding so ``1`` and ``"1"`` differ.
 
 from __future__ import annotations
 
-import datetime as _dt
-import decimal
-import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any
 
-from ..bundle.ids import short_repr
+from ..errors import UnsupportedColumnError, UnsupportedSourceError
 from .arrow_ids import arrow_column_digest
-from .digests import framed, json_bytes, new_hash, qualified_name
+from .digests import framed, json_bytes, new_hash
+from .faults import column_fault, index_fault, source_name
+from .object_cells import CellFault, identities
 
 CELLS_PER_UPDATE = 4_096
+
+
+class _LabelFault(Exception):
+    """A label without a stable form; the caller says which column or axis it labels."""
 
 
 def _label_bytes(label: object) -> bytes:
@@ -26,7 +30,11 @@ def _label_bytes(label: object) -> bytes:
     try:
         return b"c" + dumps(label)
     except (TypeError, ValueError):  # e.g. pandas.Timestamp labels the codec refuses
-        return b"p" + json_bytes(_cell(label))
+        pass
+    try:
+        return b"p" + json_bytes(next(identities([label])))
+    except CellFault as exc:
+        raise _LabelFault(exc.problem) from None
 
 
 def _labels_bytes(labels: Iterable[object]) -> bytes:
@@ -36,86 +44,10 @@ def _labels_bytes(labels: Iterable[object]) -> bytes:
     return h.digest()
 
 
-def _cell(v: object) -> object:
-    """Type-tagged, repr-free JSON for one object cell, so ``1`` and ``"1"`` never collide."""
-    cls = type(v)
-    module = cls.__module__
-    if v is None:
-        return None
-    if isinstance(v, str):
-        return str(v)
-    if module.startswith("pandas"):
-        return _pandas_scalar(v)
-    if module == "numpy":
-        return _numpy_value(v)
-    if isinstance(v, bool):
-        return ["bool", bool(v)]
-    if isinstance(v, int):
-        return ["int", format(int(v), "x")]  # hex has no int-to-str digit limit
-    if isinstance(v, float):
-        return ["float", repr(float(v))]
-    if isinstance(v, complex):
-        return ["complex", repr(v.real), repr(v.imag)]
-    if isinstance(v, bytes | bytearray | memoryview):
-        return ["bytes", bytes(v).hex()]
-    if isinstance(v, decimal.Decimal):
-        return ["decimal", str(v)]
-    if isinstance(v, _dt.datetime):
-        return ["datetime", v.isoformat(), v.tzname()]
-    if isinstance(v, _dt.date):
-        return ["date", v.isoformat()]
-    if isinstance(v, _dt.time):
-        return ["time", v.isoformat(), v.tzname()]
-    if isinstance(v, _dt.timedelta):
-        return ["timedelta", v.days, v.seconds, v.microseconds]
-    if isinstance(v, uuid.UUID):
-        return ["uuid", str(v)]
-    if isinstance(v, tuple):
-        return ["tuple", [_cell(i) for i in v]]
-    if isinstance(v, list):
-        return ["list", [_cell(i) for i in v]]
-    if isinstance(v, dict):
-        pairs = [[_cell(k), _cell(i)] for k, i in v.items()]
-        return ["dict", sorted(pairs, key=json_bytes)]
-    if isinstance(v, set | frozenset):
-        return ["set", sorted((_cell(i) for i in v), key=json_bytes)]
-    raise TypeError(f"cannot derive a stable identity from a value of type {qualified_name(v)}")
-
-
-def _pandas_scalar(v: Any) -> object:
-    name = type(v).__name__
-    if name in ("NAType", "NaTType"):
-        return ["null", name]
-    if name == "Timestamp":
-        return ["Timestamp", v.isoformat(), v.tzname()]  # isoformat keeps nanoseconds
-    if name == "Timedelta":
-        return ["Timedelta", int(v.value), str(v.unit)]
-    if name == "Period":
-        return ["Period", v.freqstr, int(v.ordinal)]
-    if name == "Interval":
-        return ["Interval", _cell(v.left), _cell(v.right), v.closed]
-    raise TypeError(f"cannot derive a stable identity from a value of type {qualified_name(v)}")
-
-
-def _numpy_value(v: Any) -> object:
-    import numpy as np
-
-    if isinstance(v, np.ndarray):
-        if v.dtype.kind == "O":
-            return ["ndarray", "O", list(v.shape), [_cell(i) for i in v.ravel()]]
-        raw = np.ascontiguousarray(v).tobytes().hex()
-        return ["ndarray", str(v.dtype), list(v.shape), raw]
-    if isinstance(v, np.generic):
-        if v.dtype.kind in "mM":
-            return ["numpy", v.dtype.str, str(v)]
-        return ["numpy", v.dtype.str, _cell(v.item())]
-    raise TypeError(f"cannot derive a stable identity from a value of type {qualified_name(v)}")
-
-
 def _object_cells(values: Iterable[object]) -> Iterator[bytes]:
     batch: list[object] = []
-    for v in values:
-        batch.append(_cell(v))
+    for identity in identities(values):
+        batch.append(identity)
         if len(batch) == CELLS_PER_UPDATE:
             yield json_bytes(batch)
             batch = []
@@ -123,7 +55,7 @@ def _object_cells(values: Iterable[object]) -> Iterator[bytes]:
         yield json_bytes(batch)
 
 
-def _pandas_values_digest(values: Any, what: str) -> bytes:
+def _pandas_values_digest(values: Any, fault: Callable[[str], UnsupportedColumnError]) -> bytes:
     """Digest of one column or index level: null mask plus values, by the cheapest exact route.
 
     Numbers, bools and datetimes hash as raw bytes, categoricals as their
@@ -145,7 +77,7 @@ def _pandas_values_digest(values: Any, what: str) -> bytes:
         h.update(np.ascontiguousarray(series.to_numpy()).view(np.uint8).reshape(-1))
         return h.digest()
     if isinstance(dtype, pd.CategoricalDtype):
-        framed(h, _pandas_values_digest(dtype.categories, f"categories of {what}"))
+        framed(h, _pandas_values_digest(dtype.categories, lambda problem: fault(f"among its categories, {problem}")))
         framed(h, b"ordered" if dtype.ordered else b"unordered")
         framed(h, b"codes")
         h.update(np.ascontiguousarray(series.cat.codes.to_numpy()).view(np.uint8).reshape(-1))
@@ -168,21 +100,37 @@ def _pandas_values_digest(values: Any, what: str) -> bytes:
     try:
         for piece in _object_cells(cells):
             h.update(piece)
-    except TypeError as exc:
-        raise TypeError(f"data_id_for(): {what}: {exc}") from None
+    except CellFault as exc:
+        raise fault(str(exc)) from None
     return h.digest()
 
 
 def pandas_id(df: Any) -> str:
+    """The ``pandas-`` id; a cell or label without a stable form is an ``UnsupportedColumnError``
+    naming the column, as the build of the same frame raises."""
     h = new_hash(b"pandas:v2")
+    source = source_name(df)
     columns, index = df.columns, df.index
     framed(h, json_bytes(list(df.shape)))
-    framed(h, _labels_bytes(columns.tolist()))
-    framed(h, _labels_bytes(columns.names))
-    framed(h, _labels_bytes(index.names))
+    labels = new_hash()
+    for position, label in enumerate(columns.tolist()):
+        try:
+            framed(labels, _label_bytes(label))
+        except _LabelFault as exc:
+            dtype = str(df.dtypes.iloc[position])
+            raise column_fault(source, label, position, dtype, f"its label {exc}") from None
+    framed(h, labels.digest())
+    for axis, names in (("columns", columns.names), ("index", index.names)):
+        try:
+            framed(h, _labels_bytes(names))
+        except _LabelFault as exc:
+            raise UnsupportedSourceError(f"{source}: a name of its {axis} {exc}") from None
     for level in range(index.nlevels):
         values = index.get_level_values(level)
-        framed(h, _pandas_values_digest(values, f"index level {level}"))
-    for i, label in enumerate(columns):
-        framed(h, _pandas_values_digest(df.iloc[:, i], f"column {short_repr(label)}"))
+        at = partial(index_fault, source, level, values.name, str(values.dtype))
+        framed(h, _pandas_values_digest(values, at))
+    for position, label in enumerate(columns.tolist()):
+        series = df.iloc[:, position]
+        at = partial(column_fault, source, label, position, str(series.dtype))
+        framed(h, _pandas_values_digest(series, at))
     return "pandas-" + h.hexdigest()

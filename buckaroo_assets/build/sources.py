@@ -9,17 +9,19 @@ is both cheaper to decode and cheaper to count.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
-from ..bundle.codec import UnsupportedValueError, encode
 from ..bundle.columns import pandas_dtypes
-from ..errors import UnsupportedColumnError, UnsupportedSourceError
+from ..errors import UnsupportedSourceError
+from .arrow_checks import first_bad_text_row, holds_text, nesting, with_known_zones
+from .faults import MAX_NESTING, column_fault, is_damage, source_name, unreadable
 from .file_ids import refuse_special_file
+from .pandas_frames import pandas_table
+from .polars_frames import polars_table
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
@@ -39,6 +41,7 @@ class Source:
     # (batch_rows, column positions or None for all) -> stream of those columns
     batches: Callable[[int, list[int] | None], Iterator[pa.RecordBatch]]
     kind: str
+    name: str = ""  # what error messages call the source: its path or URL, or its kind
     notes: dict[int, str] = field(default_factory=dict)  # column position -> treatment note
     rows_total: int | None = None  # known up front for tables and Parquet: progress shows an ETA
     # Bytes per row of each column, where the source can also be read a few columns at a
@@ -47,6 +50,17 @@ class Source:
 
 
 def open_source(source: Any, *, storage_options: dict | None = None) -> Source:
+    """The source as a schema and a batch stream, its columns checked (see :func:`_checked`).
+
+    A file whose bytes are damaged is an ``UnreadableSourceError``; a column
+    no bundle can hold an ``UnsupportedColumnError`` naming it.
+    """
+    opened = _open(source, storage_options or {})
+    opened.name = source_name(source)
+    return _checked(opened)
+
+
+def _open(source: Any, storage_options: dict) -> Source:
     package = type(source).__module__.partition(".")[0]
     if isinstance(source, pa.RecordBatch):
         return _from_table(pa.Table.from_batches([source]), "pyarrow")
@@ -59,14 +73,104 @@ def open_source(source: Any, *, storage_options: dict | None = None) -> Source:
     if package == "pandas" and hasattr(source, "iloc"):
         return _from_pandas(source)
     if package == "polars" and hasattr(source, "to_arrow"):
-        return _from_table(source.to_arrow(), "polars")
+        table, notes = polars_table(source, oldest=False)
+        opened = _from_table(table, "polars")
+        opened.notes = notes
+        return opened
     if isinstance(source, str | os.PathLike):
-        return _from_path(os.fspath(source), storage_options or {})
+        url = os.fspath(source)
+        try:
+            return _from_path(url, storage_options)
+        except Exception as exc:
+            if is_damage(exc):
+                raise unreadable(url, exc) from exc
+            raise
     raise UnsupportedSourceError(
         f"cannot build a bundle from {type(source).__module__}.{type(source).__qualname__}; "
         "pass a pandas/polars DataFrame, a pyarrow Table/RecordBatchReader/Dataset, "
         "or a Parquet/CSV/JSON-lines path or URL"
     )
+
+
+def _checked(source: Source) -> Source:
+    """Refuse what no bundle can hold, before a row is read; check what readers leave unchecked.
+
+    A column nested deeper than ``MAX_NESTING`` levels cannot be stored. A
+    timestamp whose zone this system does not know is shown in UTC (its
+    values are UTC instants; the zone only says how to show them), with a
+    note. Every batch's text is checked to be UTF-8 (Parquet and JSON readers
+    do not check), and a reader's complaint about damaged bytes names the source.
+    """
+    retyped: dict[int, pa.DataType] = {}
+    for position, (column, label) in enumerate(zip(source.schema, source.names, strict=True)):
+        levels = nesting(column.type, MAX_NESTING)
+        if levels > MAX_NESTING:
+            raise column_fault(
+                source.name, label, position, str(column.type),
+                f"nests more than {MAX_NESTING} levels of lists, structs or maps; a bundle stores at most {MAX_NESTING}",
+            )  # fmt: skip
+        unknown: set[str] = set()
+        shown = with_known_zones(column.type, unknown)
+        if unknown:
+            retyped[position] = shown
+            zones = ", ".join(sorted(unknown))
+            note = f"time zone {zones} unknown here: shown in UTC"
+            source.notes[position] = "; ".join(filter(None, (source.notes.get(position), note)))
+    stored = source.schema
+    for position, shown in retyped.items():
+        source.schema = source.schema.set(position, source.schema.field(position).with_type(shown))
+    read = source.batches
+
+    def batches(rows: int, columns: list[int] | None) -> Iterator[pa.RecordBatch]:
+        positions = range(len(stored)) if columns is None else columns
+        return _checked_batches(source, stored, list(positions), read(rows, columns), retyped)
+
+    source.batches = batches
+    return source
+
+
+def _checked_batches(
+    source: Source,
+    stored: pa.Schema,
+    positions: list[int],
+    batches: Iterator[pa.RecordBatch],
+    retyped: dict[int, pa.DataType],
+) -> Iterator[pa.RecordBatch]:
+    text = [slot for slot, position in enumerate(positions) if holds_text(stored.field(position).type)]
+    shown = {slot: retyped[p] for slot, p in enumerate(positions) if p in retyped}
+    done = 0
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as exc:
+            if is_damage(exc):
+                raise unreadable(source.name, exc) from exc
+            raise
+        for slot in text:
+            _check_text(source, stored, positions[slot], batch.column(slot), done)
+        for slot, target in shown.items():  # same buffers, zone relabelled
+            column = batch.column(slot).view(target)
+            batch = batch.set_column(slot, batch.schema.field(slot).with_type(target), column)
+        done += batch.num_rows
+        yield batch
+
+
+def _check_text(source: Source, stored: pa.Schema, position: int, column: pa.Array, done: int) -> None:
+    """Arrow's full validation, which checks UTF-8; a failure names the column and the row."""
+    try:
+        column.validate(full=True)
+    except pa.ArrowInvalid as exc:
+        row = first_bad_text_row(column)
+        reason = " ".join(str(exc).split())
+        problem = (
+            f"holds invalid data ({reason})"
+            if row is None
+            else f"row {done + row} holds text that is not valid UTF-8; read it as binary or repair it"
+        )
+        label = source.names[position]
+        raise column_fault(source.name, label, position, str(stored.field(position).type), problem) from None
 
 
 def _from_table(table: pa.Table, kind: str) -> Source:
@@ -109,82 +213,12 @@ def _from_dataset(dataset: Any) -> Source:
 
 
 def _from_pandas(frame: Any) -> Source:
-    arrays, notes = [], {}
-    for position in range(frame.shape[1]):
-        series = frame.iloc[:, position]
-        array, note = _series_to_arrow(series)
-        arrays.append(array)
-        if note:
-            notes[position] = note
-    names = [_storable_label(label) for label in frame.columns]
-    for position, (label, name) in enumerate(zip(frame.columns, names, strict=True)):
-        if isinstance(name, str) and not isinstance(label, str):
-            notes.setdefault(position, f"label {type(label).__name__} stored as its text")
-    fields = [pa.field(_field_name(n), a.type) for n, a in zip(names, arrays, strict=True)]
-    if arrays:
-        table = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-    else:  # an index and no columns: the rows still count
-        rows = pa.StructArray.from_buffers(pa.struct([]), len(frame), [None], children=[])
-        table = pa.Table.from_batches([pa.RecordBatch.from_struct_array(rows)])
+    table, names, notes = pandas_table(frame)
     source = _from_table(table, "pandas")
     source.names = names
     source.dtypes = [str(frame.dtypes.iloc[i]) for i in range(frame.shape[1])]
     source.notes = notes
     return source
-
-
-def _series_to_arrow(series: Any) -> tuple[pa.Array, str | None]:
-    """Arrow's own conversion, or for mixed-type object columns, their str() values.
-
-    A column like [1, "a", 2.5] has no Arrow type. Buckaroo shows such cells
-    as text, so we summarise them as text too (nulls stay null) and say so.
-    """
-    try:
-        array = pa.array(series, from_pandas=True)
-        return (array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array), None
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        pass
-    missing = series.isna().to_numpy()
-    try:
-        text = [None if gone else str(value) for value, gone in zip(series.to_numpy(), missing, strict=True)]
-    except Exception as error:  # str() of a cell may itself fail
-        raise UnsupportedColumnError(
-            f"column {series.name!r} mixes types that cannot be shown as text: {error}"
-        ) from error
-    return pa.array(text, type=pa.large_string()), "mixed types: summarised as text"
-
-
-def _storable_label(label: Hashable) -> Hashable:
-    """A column label the bundle codec can store, equal to the original where it can be.
-
-    pandas and numpy scalars (a pivot by date has Timestamp labels) become the
-    Python values they equal; anything else the codec has no form for, its text.
-    """
-    try:
-        encode(label)
-        return label
-    except UnsupportedValueError:
-        pass
-    if isinstance(label, tuple):
-        return tuple(_storable_label(part) for part in label)
-    for convert in ("to_pydatetime", "to_pytimedelta", "item"):
-        method = getattr(label, convert, None)
-        if method is None:
-            continue
-        try:
-            with warnings.catch_warnings():  # pandas warns before dropping nanoseconds
-                warnings.simplefilter("ignore")
-                plain = method()
-            encode(plain)
-        except Exception:  # an unencodable item, a conversion that fails
-            continue
-        if plain == label:
-            return plain
-    return str(label)
-
-
-def _field_name(label: Hashable) -> str:
-    return label if isinstance(label, str) else str(label)
 
 
 def _from_path(url: str, storage_options: dict) -> Source:

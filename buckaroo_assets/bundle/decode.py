@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Callable
 from typing import Any, cast
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import BuckarooAssetsError
 from .encode import NUMPY_KINDS, type_name
@@ -123,10 +123,18 @@ def _dec_clock(tag: str, parse: Callable[[str], Any]) -> Callable[[object], Any]
         if "zone" in fields:
             if "tzname" in fields:
                 raise _bad(tag, payload, "at most one of 'zone' and 'tzname'")
+            key = _expect(tag, fields["zone"], str, "a zone key")
             try:
-                v = v.replace(tzinfo=ZoneInfo(_expect(tag, fields["zone"], str, "a zone key")))
-            except (KeyError, ValueError, OSError) as exc:  # not-found is a KeyError
-                raise _bad(tag, fields["zone"], "a known IANA zone key") from exc
+                v = v.replace(tzinfo=ZoneInfo(key))
+            except ZoneInfoNotFoundError as exc:
+                # Encoded where the zone database knew the key (tzdata differs between
+                # machines): the offset in 'iso' keeps the instant and its wall time exact.
+                offset = v.utcoffset()
+                if offset is None:
+                    raise _bad(tag, key, "a known IANA zone key") from exc
+                v = v.replace(tzinfo=_dt.timezone(offset, key))
+            except (ValueError, OSError) as exc:  # a malformed key, a folder of zones
+                raise _bad(tag, key, "a known IANA zone key") from exc
         elif "tzname" in fields:
             offset = v.utcoffset()
             if offset is None:

@@ -21,6 +21,8 @@ class BoolAccumulator(ColumnAccumulator):
         self.trues = 0
 
     def _update(self, array: pa.Array) -> None:
+        if isinstance(array, pa.DictionaryArray):
+            array = array.dictionary_decode()  # sum has no kernel for dictionaries
         self.trues += int(pc.sum(array).as_py() or 0)
 
     def merge(self, other: BoolAccumulator) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import histogram
+from .counts import unify
 from .distribution import Summary
 from .settings import StatsSettings
 
@@ -34,6 +36,8 @@ class ColumnAccumulator:
         self.null_count = 0
 
     def update(self, array: pa.Array) -> None:
+        if isinstance(array, pa.DictionaryArray):
+            array = plain_dictionary(array)
         self.length += len(array)
         self.null_count += array.null_count
         self._update(array)
@@ -92,6 +96,23 @@ class ColumnAccumulator:
 
     def _top_needed(self) -> int:
         return max(self.config.top_k, self.config.categorical_histogram_top)
+
+
+def plain_dictionary(array: pa.DictionaryArray) -> pa.DictionaryArray:
+    """The same rows with every null in the indices and no view-typed dictionary.
+
+    A null inside the dictionary is a null row (``is_null`` and pandas say so)
+    but not in ``null_count``, and Arrow has no kernel to take from a
+    dictionary of string or binary views.
+    """
+    indices, dictionary = array.indices, array.dictionary
+    if dictionary.null_count:
+        indices = pc.if_else(pc.is_null(array), pa.scalar(None, indices.type), indices)
+    if pa.types.is_string_view(dictionary.type) or pa.types.is_binary_view(dictionary.type):
+        dictionary = unify(dictionary)
+    if indices is array.indices and dictionary is array.dictionary:
+        return array
+    return pa.DictionaryArray.from_arrays(indices, dictionary, ordered=array.type.ordered)
 
 
 def empty_stats(config: StatsSettings) -> dict[str, Any]:

@@ -62,7 +62,10 @@ class ObjectFiles:
             self.fs.pipe_file(temp, data)
             self.fs.mv(temp, path)
         except BaseException:
-            quietly(self.fs.rm_file, temp)
+            # Best effort: on a disk gone read-only the removal fails too, and the
+            # write's own error is the one to report (gc collects the leftover).
+            with contextlib.suppress(OSError):
+                self.fs.rm_file(temp)
             raise
 
     def cat(self, path: str, missing: str) -> bytes:

@@ -82,7 +82,7 @@ def _window_bytes(window: pa.Table) -> tuple[bytes, str]:
         data = sink.getvalue().to_pybytes()
         _read_window(memoryview(data), _PARQUET, window.schema)
         return data, _PARQUET
-    except pa.ArrowException:
+    except (pa.ArrowException, OSError):  # Parquet's writer refuses some types with OSError
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, keyed.schema) as writer:
             writer.write_table(keyed)
@@ -238,7 +238,9 @@ def _read_window(data: memoryview, media_type: str, schema: pa.Schema) -> pa.Tab
         if recorded is None:
             raise BundleCorrupted("window part does not record its Arrow types")
         written = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(recorded)))
-        table = file.read(use_pandas_metadata=False)
+        # One thread: a window is small, and a load then leaves no Arrow worker busy when
+        # the interpreter exits right after it.
+        table = file.read(use_threads=False, use_pandas_metadata=False)
     elif media_type == _ARROW_STREAM:
         table = pa.ipc.open_stream(buffer).read_all()
         written = table.schema

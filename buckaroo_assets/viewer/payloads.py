@@ -145,6 +145,8 @@ def _display_column(array: pa.Array, display: Display) -> tuple[pa.Array, bool]:
     """(array the viewer's Parquet decoder reads, whether its cells are JSON text)."""
     t = array.type
     if pa.types.is_dictionary(t):
+        if t.value_type == pa.string_view():  # Arrow cannot take() from string views
+            array = array.cast(pa.dictionary(t.index_type, pa.large_string()))
         return _display_column(array.dictionary_decode(), display)
     if pa.types.is_string(t) or pa.types.is_large_string(t) or t == pa.string_view():
         text = array.cast(pa.large_string())
