@@ -184,6 +184,8 @@ def test_served_pages_render(browser: Any, frame: pd.DataFrame, bundle: ba.Bundl
         page.locator("a", has_text=bundle.data_id).click()
         wait_for_grid(page)
         check_first_rows(page, frame, bundle)
+        header = text(page, "header.ba-header")  # the stored bundle's dataset, version and time
+        assert header.startswith(f"wide version {bundle.data_id} all 120 rows 62 columns built ")
         assert problems == []
         page.close()
         page, problems = render(browser, f"{server.url}/datasets/wide?embed=Buckaroo")

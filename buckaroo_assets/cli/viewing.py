@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from ..units import human_size
 from .arguments import bundle_arguments, json_flag, positive_number, whole_number
 from .context import EXIT_OK, AddCommand, Context, requested_bundle
@@ -22,10 +24,12 @@ def run_html(ctx: Context) -> int:
 
 
 def run_serve(ctx: Context) -> int:
-    """Serve the store read-only until interrupted."""
+    """Serve the store read-only until interrupted, one access-log line per request on stderr."""
     args = ctx.args
     from ..viewer.server import BundleServer
 
+    logging.basicConfig(format="%(asctime)s %(message)s")  # others' warnings still show
+    logging.getLogger(BundleServer.__module__).setLevel(logging.INFO)
     server = BundleServer(ctx.store(), args.host, args.port, workers=args.workers)
     print(f"serving {ctx.redact(server.store.url)} at {server.url}/ (Ctrl-C stops)", flush=True)
     try:
@@ -51,4 +55,5 @@ def register(add: AddCommand) -> None:
                        help="address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=whole_number, default=8765, help="port (default 8765; 0 picks one)")
     serve.add_argument("--workers", type=positive_number, default=8, metavar="N",
-                       help="requests handled at once; more wait in the queue (default 8)")
+                       help="bundle reads and page renders run at once; more wait their turn, "
+                            "other requests do not (default 8)")

@@ -11,29 +11,40 @@ Routes (GET and HEAD only)::
     /static/static-embed.js, /static/static-embed.css  Buckaroo's viewer files
     /favicon.ico                                 empty (204)
 
+Connections live on one asyncio loop (aiohttp's HTTP/1.1 server), so an idle
+or half-sent one holds a socket, never a thread, and a few slow clients cannot
+starve the rest; timeouts on request heads and on unread replies, and a cap on
+open connections, bound what any client can hold.  Store reads and rendering
+block, so they run on ``workers`` threads while the loop keeps answering.
 Every path segment is checked against the id rules before the store is
-touched, so no request can name anything outside the store's bundles.  A
-fixed number of requests are handled at once; further connections wait in the
-listen queue, so memory stays bounded however many clients arrive.  Bundles
-come through the reader's verified, byte-bounded cache.
+touched, so no request can name anything outside the store's bundles.
+Bundles come through the reader's verified, byte-bounded cache.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import datetime as _dt
+import functools
 import html
 import io
 import json
 import logging
-import sys
+import queue
+import socket
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import parse_qs, quote, unquote
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http import HttpProcessingError
 
 from ..bundle.ids import validate_config_id, validate_data_id
 from ..bundle.model import Bundle
@@ -49,22 +60,40 @@ from ..reader.load import load_bundle
 from ..store import BundleEntry, BundleStore
 from ..units import human_age
 from .artifact import EMBED_TYPES, json_safe
-from .page import VIEWER_FILES, render_page, viewer_file
+from .page import VIEWER_FILES, bundle_page, viewer_file
 
 __all__ = ["BundleServer"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS = 8
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_MAX_CONNECTIONS = 512
+_BODY_SECONDS = 5.0  # no route reads a request body: drain one this long, then hang up
+_SEND_SECONDS = 60.0  # a client that has not taken its response by then is cut off
+_SHUTDOWN_SECONDS = 1.0  # grace for responses under way at shutdown (aiohttp waits it twice)
+_BACKLOG = 128
 _PAGE_CACHE = 32  # rendered pages kept; bundles are immutable, so pages are too
 _INDEX_SECONDS = 5.0  # the index lists every manifest: reuse one listing this long
-_REQUEST_TIMEOUT = 30.0  # a stalled client frees its worker after this
 _MAX_ROW_DIGITS = 18  # any row number fits; more digits are not one
+_MAX_QUERY_FIELDS = 10
+_LOGGED_TARGET = 200  # characters of a request target an access-log line keeps
 _SECURITY_HEADERS = {
+    "Server": "buckaroo-assets",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+_CUT_OFF = web.RequestKey("cut_off", bool)  # the reply was not taken in time
+_HTML = "text/html; charset=utf-8"
+_TEXT = "text/plain; charset=utf-8"
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 22\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+    b"too many connections\r\n"
+)
+
+T = TypeVar("T")
 
 
 class _HttpError(Exception):
@@ -73,8 +102,27 @@ class _HttpError(Exception):
         self.status = status
 
 
+class _Reply(NamedTuple):
+    status: HTTPStatus
+    body: bytes
+    content_type: str
+    headers: dict[str, str]
+
+
+_Work = Callable[[], _Reply]
+_Job = tuple[concurrent.futures.Future[Any], Callable[[], Any]]
+
+
 class BundleServer:
-    """Serve ``store`` on ``host:port`` (port 0 picks a free one) until :meth:`shutdown`."""
+    """Serve ``store`` on ``host:port`` (port 0 picks a free one) until :meth:`shutdown`.
+
+    ``workers`` threads read bundles and render pages; more such requests wait
+    for one, while the loop goes on accepting and answering the rest.  A
+    connection is closed when no complete request head arrives within
+    ``header_timeout`` seconds of its opening or of its previous response (the
+    header and the keep-alive timeout in one).  Beyond ``max_connections``
+    open connections, a new one is answered 503 and closed.
+    """
 
     def __init__(
         self,
@@ -83,30 +131,67 @@ class BundleServer:
         port: int = 0,
         *,
         workers: int = DEFAULT_WORKERS,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
+        if not header_timeout > 0:
+            raise ValueError(f"header_timeout must be > 0, got {header_timeout}")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {max_connections}")
         self.store = store
+        self._workers = workers
+        self._header_timeout = header_timeout
+        self._max_connections = max_connections
         self._pages: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
         self._index: tuple[float, list[BundleEntry]] | None = None
         self._lock = threading.Lock()
-        self._httpd = _BoundedHTTPServer((host, port), _handler_for(self), workers)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.create_server((host, port), family=family, backlog=_BACKLOG)
+        self._address: tuple[str, int] = self._sock.getsockname()[:2]
+        self._closing = False
+        self._wake: Callable[[], None] | None = None  # stops the running loop, from any thread
+        self._started = threading.Event()
+        self._done = threading.Event()
+        self._done.set()
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        shown = f"[{host}]" if ":" in str(host) else host
+        host, port = self._address
+        shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}"
 
     def serve_forever(self) -> None:
-        self._httpd.serve_forever(poll_interval=0.2)
+        """Serve on this thread until :meth:`shutdown` (from another) or KeyboardInterrupt."""
+        with self._lock:
+            if self._closing:
+                return
+            self._done.clear()
+        try:
+            workers = _Workers(self._workers)
+            try:
+                asyncio.run(self._serve(workers))
+            finally:
+                workers.close(_SHUTDOWN_SECONDS)
+        finally:
+            self._started.set()
+            self._done.set()
 
     def shutdown(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        """Stop serving and close the socket; returns once the serving loop has ended."""
+        with self._lock:
+            self._closing = True
+            wake = self._wake
+        if wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                wake()
+        self._done.wait()
+        self._sock.close()
 
     def __enter__(self) -> BundleServer:
         threading.Thread(target=self.serve_forever, name="buckaroo-server", daemon=True).start()
+        self._started.wait()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -115,6 +200,7 @@ class BundleServer:
     # ------------------------------------------------------------ content
 
     def entries(self) -> list[BundleEntry]:
+        """Every stored bundle, newest first (one listing reused for a few seconds)."""
         with self._lock:
             if self._index and time.monotonic() - self._index[0] < _INDEX_SECONDS:
                 return self._index[1]
@@ -124,13 +210,14 @@ class BundleServer:
         return entries
 
     def page(self, data_id: str, config_id: str, embed_type: str) -> bytes:
+        """A bundle's viewer page, rendered once and kept among the most recent."""
         key = (data_id, config_id, embed_type)
         with self._lock:
             if key in self._pages:
                 self._pages.move_to_end(key)
                 return self._pages[key]
-        artifact = self.bundle(data_id, config_id).to_buckaroo_artifact(embed_type)
-        body = render_page(artifact, title=data_id, assets_url="/static").encode()
+        bundle = self.bundle(data_id, config_id)
+        body = bundle_page(bundle, embed_type, assets_url="/static").encode()
         with self._lock:
             self._pages[key] = body
             while len(self._pages) > _PAGE_CACHE:
@@ -140,171 +227,219 @@ class BundleServer:
     def bundle(self, data_id: str, config_id: str) -> Bundle:
         return load_bundle(data_id, store=self.store, config=config_id)
 
+    # ------------------------------------------------------------ serving
 
-class _BoundedHTTPServer(ThreadingHTTPServer):
-    """A thread per request, but at most ``workers`` at once: the accept loop waits for a slot."""
-
-    daemon_threads = True
-    request_queue_size = 64
-
-    def __init__(self, address: tuple[str, int], handler: type, workers: int) -> None:
-        self._slots = threading.BoundedSemaphore(workers)
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self._slots.acquire()
+    async def _serve(self, workers: _Workers) -> None:
+        stop = asyncio.Event()
+        with self._lock:
+            if self._closing:
+                return
+            self._wake = functools.partial(asyncio.get_running_loop().call_soon_threadsafe, stop.set)
+        server = _CappedServer(
+            functools.partial(self._handle, workers),
+            self._max_connections,
+            keepalive_timeout=self._header_timeout,
+            lingering_time=_BODY_SECONDS,
+            access_log=log,
+            access_log_class=_AccessLog,
+            logger=_ProtocolLog(log, {}),
+        )
+        runner = web.ServerRunner(server, shutdown_timeout=_SHUTDOWN_SECONDS)
+        await runner.setup()
         try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
+            await web.SockSite(runner, self._sock, backlog=_BACKLOG).start()
+            self._started.set()
+            await stop.wait()
         finally:
-            self._slots.release()
+            await runner.cleanup()
+            with self._lock:
+                self._wake = None
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that went away mid-response is one log line, not a traceback."""
-        error = sys.exc_info()[1]
-        if isinstance(error, ConnectionError | TimeoutError):
-            log.info("%s went away: %s", client_address[0], type(error).__name__)
-            return
-        super().handle_error(request, client_address)
+    async def _handle(self, workers: _Workers, request: web.BaseRequest) -> web.Response:
+        reply = await self._reply(workers, request)
+        headers = {**_SECURITY_HEADERS, "Content-Type": reply.content_type, **reply.headers}
+        response = web.Response(status=reply.status, body=reply.body, headers=headers)
+        try:  # sent here, not by aiohttp, to bound the time a client may take to read it
+            async with asyncio.timeout(_SEND_SECONDS):
+                await response.prepare(request)
+                await response.write_eof()
+        except (TimeoutError, ConnectionError) as exc:
+            request[_CUT_OFF] = isinstance(exc, TimeoutError)
+            if request.transport is not None:
+                request.transport.abort()  # aiohttp's own send then fails, and logs the request
+        return response
 
-
-def _handler_for(server: BundleServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(_Handler):
-        app = server
-
-    return Handler
-
-
-class _Handler(BaseHTTPRequestHandler):
-    app: BundleServer
-    timeout = _REQUEST_TIMEOUT
-    protocol_version = "HTTP/1.1"
-    server_version = "buckaroo-assets"
-    sys_version = ""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.info("%s %s", self.address_string(), format % args)
-
-    def do_HEAD(self) -> None:
-        self._respond(send_body=False)
-
-    def do_GET(self) -> None:
-        self._respond(send_body=True)
-
-    def _refuse(self) -> None:
-        self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"read-only: GET and HEAD only\n",
-                   "text/plain; charset=utf-8", extra={"Allow": "GET, HEAD"})
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
-
-    def _respond(self, *, send_body: bool) -> None:
+    async def _reply(self, workers: _Workers, request: web.BaseRequest) -> _Reply:
+        if request.method not in ("GET", "HEAD"):
+            return _Reply(HTTPStatus.METHOD_NOT_ALLOWED, b"read-only: GET and HEAD only\n",
+                          _TEXT, {"Allow": "GET, HEAD"})
         try:
-            status, body, content_type, extra = self._route()
+            routed = self._route(request.rel_url.raw_path, request.rel_url.raw_query_string)
+            return await workers.run(routed) if callable(routed) else routed
         except _HttpError as exc:
-            status, body = exc.status, f"{exc}\n".encode()
-            content_type, extra = "text/plain; charset=utf-8", {}
-        except Exception as exc:  # a server bug must not leak internals or kill the worker
-            log.exception("failed to serve %s", self.path)
-            status, body = HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}\n".encode()
-            content_type, extra = "text/plain; charset=utf-8", {}
-        self._send(status, body, content_type, extra=extra, send_body=send_body)
-
-    def _send(
-        self,
-        status: HTTPStatus,
-        body: bytes,
-        content_type: str,
-        *,
-        extra: dict[str, str] | None = None,
-        send_body: bool = True,
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in {**_SECURITY_HEADERS, **(extra or {})}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if send_body:
-            self.wfile.write(body)
+            return _Reply(exc.status, f"{exc}\n".encode(), _TEXT, {})
+        except Exception as exc:  # a server bug must not leak internals or end the connection
+            log.exception("failed to serve %s", _shown(request.raw_path))
+            return _Reply(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}\n".encode(),
+                          _TEXT, {})
 
     # ------------------------------------------------------------ routing
 
-    def _route(self) -> tuple[HTTPStatus, bytes, str, dict[str, str]]:
-        parts = urlsplit(self.path)
-        segments = [unquote(s) for s in parts.path.split("/")[1:]]
+    def _route(self, path: str, query_string: str) -> _Reply | _Work:
+        """What a request asks for: a reply at once, or the blocking work that makes it."""
+        segments = [unquote(s) for s in path.split("/")[1:]]
         try:
-            query = parse_qs(parts.query, max_num_fields=10)
+            query = parse_qs(query_string, max_num_fields=_MAX_QUERY_FIELDS)
         except ValueError:
             raise _HttpError(HTTPStatus.BAD_REQUEST, "too many query parameters") from None
         if segments in ([""], []):
-            return self._ok(_index_html(self.app.entries()), "text/html; charset=utf-8", 5)
+            return lambda: _ok(_index_html(self.entries()), _HTML, 5)
         if segments == ["index.json"]:
-            listed = [
-                {**e.to_json(), "page": f"/bundles/{e.data_id}/{e.config_id}"}
-                for e in self.app.entries()
-            ]
-            body = json.dumps(listed, indent=1)
-            return self._ok(body.encode(), "application/json", 5)
+            return lambda: _ok(_index_json(self.entries()), "application/json", 5)
         if segments == ["favicon.ico"]:  # browsers ask; an error here would reach their console
-            return HTTPStatus.NO_CONTENT, b"", "image/x-icon", {"Cache-Control": "max-age=86400"}
+            return _Reply(HTTPStatus.NO_CONTENT, b"", "image/x-icon", {"Cache-Control": "max-age=86400"})
         if len(segments) == 2 and segments[0] == "static" and segments[1] in VIEWER_FILES:
-            kind = "text/javascript" if segments[1].endswith(".js") else "text/css"
-            body = viewer_file(segments[1]).read_bytes()
-            return self._ok(body, f"{kind}; charset=utf-8", 86_400)
+            name = segments[1]
+            kind = "text/javascript" if name.endswith(".js") else "text/css"
+            return lambda: _ok(_viewer_bytes(name), f"{kind}; charset=utf-8", 86_400)
         if len(segments) == 2 and segments[0] == "datasets":
             name = _checked(validate_data_id, segments[1], "dataset name")
-            data_id, config_id = _found(lambda: self.app.store.resolve(dataset=name))
-            target = f"/bundles/{quote(data_id)}/{quote(config_id)}"
-            if parts.query:  # ?embed=... applies to the page redirected to
-                target += f"?{parts.query}"
-            return HTTPStatus.FOUND, b"", "text/plain", {"Location": target}
+            return lambda: self._latest(name, query_string)
         if segments[:1] == ["bundles"] and len(segments) in (3, 4):
             data_id = _checked(validate_data_id, segments[1], "data_id")
             config_id = _checked(validate_config_id, segments[2], "config_id")
             return self._bundle_route(data_id, config_id, segments[3:], query)
         raise _HttpError(HTTPStatus.NOT_FOUND, "not found")
 
+    def _latest(self, name: str, query_string: str) -> _Reply:
+        data_id, config_id = _found(lambda: self.store.resolve(dataset=name))
+        target = f"/bundles/{quote(data_id)}/{quote(config_id)}"
+        if query_string:  # ?embed=... applies to the page redirected to
+            target += f"?{query_string}"
+        return _Reply(HTTPStatus.FOUND, b"", _TEXT, {"Location": target})
+
     def _bundle_route(
         self, data_id: str, config_id: str, rest: list[str], query: dict[str, list[str]]
-    ) -> tuple[HTTPStatus, bytes, str, dict[str, str]]:
+    ) -> _Work:
         if not rest:
             embed = query.get("embed", ["DFViewer"])[-1]
             if embed not in EMBED_TYPES:
                 raise _HttpError(HTTPStatus.BAD_REQUEST, f"embed must be one of {EMBED_TYPES}")
-            body = _found(lambda: self.app.page(data_id, config_id, embed))
-            return self._ok(body, "text/html; charset=utf-8", 300)
-        bundle = _found(lambda: self.app.bundle(data_id, config_id))
+            return lambda: _ok(_found(lambda: self.page(data_id, config_id, embed)), _HTML, 300)
         if rest == ["stats.json"]:
-            payload = {
-                "data_id": bundle.data_id,
-                "config_id": bundle.config_id,
-                "rows": bundle.rows,
-                "columns": len(bundle.stats),
-                "meta": json_safe(bundle.meta),
-                "stats": json_safe(bundle.stats),
-            }
-            return self._ok(json.dumps(payload).encode(), "application/json", 300)
+            return lambda: _ok(_stats_json(self._loaded(data_id, config_id)), "application/json", 300)
         if rest == ["window.parquet"]:
-            start = _row_number(query, "start", 0)
-            end = _row_number(query, "end", bundle.rows)
-            import pyarrow.parquet as pq
+            start = _row_number(query, "start") or 0
+            end = _row_number(query, "end")
 
-            buffer = io.BytesIO()
-            pq.write_table(bundle.window(start, end), buffer)
-            return self._ok(buffer.getvalue(), "application/vnd.apache.parquet", 300)
+            def window() -> _Reply:
+                import pyarrow.parquet as pq
+
+                buffer = io.BytesIO()
+                pq.write_table(self._loaded(data_id, config_id).window(start, end), buffer)
+                return _ok(buffer.getvalue(), "application/vnd.apache.parquet", 300)
+
+            return window
         raise _HttpError(HTTPStatus.NOT_FOUND, "not found")
 
-    @staticmethod
-    def _ok(
-        body: bytes, content_type: str, max_age: int
-    ) -> tuple[HTTPStatus, bytes, str, dict[str, str]]:
-        return HTTPStatus.OK, body, content_type, {"Cache-Control": f"max-age={max_age}"}
+    def _loaded(self, data_id: str, config_id: str) -> Bundle:
+        return _found(lambda: self.bundle(data_id, config_id))
+
+
+class _Workers:
+    """Threads for blocking work; daemons, so a store read stuck at exit cannot hold the process."""
+
+    def __init__(self, count: int) -> None:
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"buckaroo-server-{i}", daemon=True)
+            for i in range(count)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def run(self, job: Callable[[], T]) -> asyncio.Future[T]:
+        """``job()`` on a free thread; cancelling the result drops it if it has not started."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._jobs.put((future, job))
+        return asyncio.wrap_future(future)
+
+    def close(self, timeout: float) -> None:
+        """End the threads once the jobs queued so far are done, waiting at most ``timeout``."""
+        for _ in self._threads:
+            self._jobs.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _work(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            future, job = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(job())
+            except BaseException as exc:  # handed to the waiting request, which reports it
+                future.set_exception(exc)
+
+
+class _CappedServer(web.Server):
+    """aiohttp's connection manager, refusing connections past ``limit`` with a 503."""
+
+    def __init__(self, handler: Any, limit: int, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._limit = limit
+
+    def connection_made(self, handler: web.RequestHandler, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        if len(self.connections) > self._limit:
+            log.warning("%s refused: %d connections open", _peer(transport), self._limit)
+            transport.write(_BUSY)
+            handler.force_close()
+
+
+class _AccessLog(AbstractAccessLogger):
+    """One line per request: client, method, target, status, bytes sent, milliseconds."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if request.get(_CUT_OFF):
+            note = " (cut off: too slow to read the reply)"
+        elif request.transport is None or request.transport.is_closing():
+            note = " (client went away)"
+        else:
+            note = ""
+        self.logger.info(
+            '%s "%s %s" %d %d %.1fms%s', request.remote, request.method,
+            _shown(request.raw_path), response.status, response.body_length, time * 1000, note,
+        )
+
+
+class _ProtocolLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp logs a malformed request with a traceback; its access line already says 400."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError | ConnectionError):
+            self.debug("%s: %s", str(msg) % args, " ".join(str(exc_info).split()))
+        else:
+            self.error(msg, *args, exc_info=exc_info, **kwargs)
+
+
+def _ok(body: bytes, content_type: str, max_age: int) -> _Reply:
+    return _Reply(HTTPStatus.OK, body, content_type, {"Cache-Control": f"max-age={max_age}"})
+
+
+def _shown(target: str) -> str:
+    return target if len(target) <= _LOGGED_TARGET else target[:_LOGGED_TARGET] + "..."
+
+
+def _peer(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) else "?"
+
+
+@functools.cache
+def _viewer_bytes(name: str) -> bytes:
+    return viewer_file(name).read_bytes()
 
 
 def _checked(validate: Callable[..., str], value: str, what: str) -> str:
@@ -316,7 +451,7 @@ def _checked(validate: Callable[..., str], value: str, what: str) -> str:
         raise _HttpError(HTTPStatus.BAD_REQUEST, f"invalid {what}: {exc}") from None
 
 
-def _found(load: Callable[[], Any]) -> Any:
+def _found(load: Callable[[], T]) -> T:
     try:
         return load()
     except (BundleNotFound, BundleMismatch) as exc:  # a mismatch: stored under other configs
@@ -330,9 +465,9 @@ def _found(load: Callable[[], Any]) -> Any:
         raise _HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "the store is unavailable") from None
 
 
-def _row_number(query: dict[str, list[str]], name: str, default: int) -> int:
+def _row_number(query: dict[str, list[str]], name: str) -> int | None:
     if name not in query:
-        return default
+        return None
     text = query[name][-1]
     # ASCII digits only ("²".isdigit() is true), and few enough to be a row number.
     if not (text.isascii() and text.isdigit()) or len(text) > _MAX_ROW_DIGITS:
@@ -340,15 +475,50 @@ def _row_number(query: dict[str, list[str]], name: str, default: int) -> int:
     return int(text)
 
 
+def _stats_json(bundle: Bundle) -> bytes:
+    payload = {
+        "data_id": bundle.data_id,
+        "config_id": bundle.config_id,
+        "rows": bundle.rows,
+        "columns": len(bundle.stats),
+        "meta": json_safe(bundle.meta),
+        "stats": json_safe(bundle.stats),
+    }
+    return json.dumps(payload).encode()
+
+
+def _is_latest(entry: BundleEntry) -> bool:
+    """Whether the dataset's latest pointer (what ``resolve(dataset=...)`` reads) names this bundle.
+
+    ``list()`` read every dataset pointer already: ``pinned_by`` holds the
+    bare dataset name exactly when its latest pointer names this bundle.
+    """
+    return entry.dataset is not None and entry.dataset in entry.pinned_by
+
+
+def _index_json(entries: list[BundleEntry]) -> bytes:
+    listed = [
+        {**e.to_json(), "latest": _is_latest(e), "page": f"/bundles/{e.data_id}/{e.config_id}"}
+        for e in entries
+    ]
+    return json.dumps(listed, indent=1).encode()
+
+
 def _index_html(entries: list[BundleEntry]) -> bytes:
     now = _dt.datetime.now(_dt.UTC)
     rows = []
     for e in entries:
         link = f"/bundles/{e.data_id}/{e.config_id}"
+        badge = (
+            f' <span class="latest" title="/datasets/{html.escape(e.dataset or "")} opens this">'
+            "latest</span>"
+            if _is_latest(e)
+            else ""
+        )
         rows.append(
             "<tr>"
             f"<td>{html.escape(e.dataset or '-')}</td>"
-            f'<td><a href="{html.escape(link)}">{html.escape(e.data_id)}</a></td>'
+            f'<td><a href="{html.escape(link)}">{html.escape(e.data_id)}</a>{badge}</td>'
             f"<td><code>{html.escape(e.config_id[:8])}</code></td>"
             f'<td class="n">{e.rows:,}</td><td class="n">{e.columns:,}</td>'
             f'<td class="n" title="{html.escape(e.created_at.isoformat())}">'
@@ -361,7 +531,8 @@ def _index_html(entries: list[BundleEntry]) -> bytes:
 <html lang="en"><head><meta charset="utf-8"><title>buckaroo-assets bundles</title>
 <style>body {{ font-family: sans-serif; margin: 2em; }} table {{ border-collapse: collapse; }}
 td, th {{ padding: 0.25em 0.8em; border-bottom: 1px solid #ddd; text-align: left; }}
-.n {{ text-align: right; }}</style></head>
+.n {{ text-align: right; }}
+.latest {{ font-size: 0.8em; padding: 0 0.4em; border-radius: 0.6em; background: #dfd; }}</style></head>
 <body><h1>Bundles</h1>
 <table><thead><tr><th>dataset</th><th>version (data_id)</th><th>config</th><th class="n">rows</th>
 <th class="n">columns</th><th class="n">age</th><th>view</th></tr></thead>
