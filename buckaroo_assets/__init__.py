@@ -20,6 +20,7 @@ _EXPORTS = {
     "BuckarooAssetsError": "buckaroo_assets.errors",
     "UnsafeDataIdError": "buckaroo_assets.errors",
     "UnsupportedSourceError": "buckaroo_assets.errors",
+    "UnreadableSourceError": "buckaroo_assets.errors",
     "UnsupportedColumnError": "buckaroo_assets.errors",
     "column_key": "buckaroo_assets.bundle.columns",
     "BundleStore": "buckaroo_assets.store.bundle_store",
@@ -35,19 +36,25 @@ _EXPORTS = {
     "BundleCorrupted": "buckaroo_assets.errors",
     "BundleLoadTimeout": "buckaroo_assets.errors",
     "StoreUnavailable": "buckaroo_assets.errors",
+    "diff": "buckaroo_assets.changes.compare",
+    "BundleDiff": "buckaroo_assets.changes.bundle_diff",
+    "DriftThresholds": "buckaroo_assets.changes.thresholds",
 }
 
 __all__ = [
     "BuckarooAssetsError",
     "Bundle",
     "BundleCorrupted",
+    "BundleDiff",
     "BundleError",
     "BundleLoadTimeout",
     "BundleMismatch",
     "BundleNotFound",
     "BundleStore",
+    "DriftThresholds",
     "StatsConfig",
     "StoreUnavailable",
+    "UnreadableSourceError",
     "UnsafeDataIdError",
     "UnsupportedColumnError",
     "UnsupportedSourceError",
@@ -59,6 +66,7 @@ __all__ = [
     "column_key",
     "configure_cache",
     "data_id_for",
+    "diff",
     "load_bundle",
     "prewarm",
     "validate_data_id",
@@ -71,6 +79,9 @@ if TYPE_CHECKING:
     from .bundle.config import StatsConfig
     from .bundle.ids import validate_data_id
     from .bundle.model import Bundle
+    from .changes.bundle_diff import BundleDiff
+    from .changes.compare import diff
+    from .changes.thresholds import DriftThresholds
     from .errors import (
         BuckarooAssetsError,
         BundleCorrupted,
@@ -79,6 +90,7 @@ if TYPE_CHECKING:
         BundleMismatch,
         BundleNotFound,
         StoreUnavailable,
+        UnreadableSourceError,
         UnsafeDataIdError,
         UnsupportedColumnError,
         UnsupportedSourceError,

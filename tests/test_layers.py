@@ -16,7 +16,7 @@ import sys
 import pytest
 
 PACKAGE = "buckaroo_assets"
-LAYERS = ("stats/", "bundle/", "store/", "build/", "reader/", "viewer/", "dagster/", "cli/")
+LAYERS = ("stats/", "bundle/", "store/", "build/", "reader/", "changes/", "viewer/", "dagster/", "cli/")
 THIRD_PARTY = ("pandas", "polars", "dagster", "buckaroo")
 
 # What importing every module of a layer may load (layers written as folders), besides the
@@ -27,9 +27,10 @@ ALLOWED = {
     "store/": {"bundle/"},
     "build/": {"stats/", "bundle/", "store/"},
     "reader/": {"bundle/", "store/"},  # an app's path: no engine, no pandas, no dagster
-    "viewer/": {"bundle/", "store/", "reader/"},
-    "dagster/": {"stats/", "bundle/", "store/", "build/", "reader/", "dagster", "pandas"},
-    "cli/": {"stats/", "bundle/", "store/", "build/", "reader/", "viewer/"},
+    "changes/": {"bundle/", "store/", "reader/"},  # from two bundles alone, like an app
+    "viewer/": {"bundle/", "store/", "reader/", "changes/"},
+    "dagster/": {"stats/", "bundle/", "store/", "build/", "reader/", "changes/", "dagster", "pandas"},
+    "cli/": {"stats/", "bundle/", "store/", "build/", "reader/", "changes/", "viewer/"},
 }
 # What it must load: a layer that stopped using its neighbours would make the test vacuous.
 # The CLI imports the layers a command needs when the command runs, so --help stays instant.
@@ -37,6 +38,7 @@ REQUIRED = {
     "store/": {"bundle/"},
     "build/": {"stats/", "bundle/", "store/"},
     "reader/": {"bundle/", "store/"},
+    "changes/": {"bundle/", "reader/"},
     "viewer/": {"bundle/", "store/", "reader/"},
     "dagster/": {"build/", "store/", "dagster"},
     "cli/": {"bundle/", "store/"},

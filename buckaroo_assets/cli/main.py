@@ -28,7 +28,7 @@ from typing import NoReturn
 
 from ..errors import BuckarooAssetsError
 from ..version import __version__
-from . import building, listing, maintenance, viewing
+from . import building, diffing, listing, maintenance, viewing
 from .arguments import UsageError, store_arguments
 from .context import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Command, Context
 
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run, command_parser=sub)
         return sub
 
-    for group in (listing, maintenance, building, viewing):
+    for group in (listing, maintenance, building, viewing, diffing):
         group.register(add)
     return parser
 
