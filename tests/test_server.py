@@ -433,3 +433,22 @@ def test_the_index_marks_the_latest_version_of_each_dataset(store: ba.BundleStor
     in_json, in_html = marks()
     assert in_json == in_html
     assert in_json[first.data_id] and not in_json[second.data_id]
+
+
+def test_the_changes_between_two_versions_as_a_page_and_as_json(store: ba.BundleStore) -> None:
+    first = store.put(ba.build_bundle(frame(1, rows=30)), dataset="delta")
+    second = store.put(ba.build_bundle(frame(2, rows=24)), dataset="delta")
+    expected = ba.diff(first.data_id, second.data_id, store=store)
+    with BundleServer(store) as server:
+        index = get(server.url + "/")[1].decode()
+        link = f'<a href="/diff/{first.data_id}/{second.data_id}">changes</a>'
+        assert index.count(link) == 1  # on the latest version's row only
+        status, body, headers = get(f"{server.url}/diff/{first.data_id}/{second.data_id}")
+        assert status == 200 and headers["Content-Type"].startswith("text/html")
+        assert body.decode() == expected.to_html()
+        status, body, _ = get(f"{server.url}/diff/{first.data_id}/{second.data_id}/diff.json")
+        assert status == 200 and json.loads(body) == json.loads(json.dumps(expected.to_json()))
+        assert json.loads(body)["rows"]["delta"] == -6
+        assert get(f"{server.url}/diff/{first.data_id}/nothing-here")[0] == 404
+        assert get(f"{server.url}/diff/{first.data_id}/..%2Fx")[0] == 400
+        assert get(f"{server.url}/diff/{first.data_id}/{second.data_id}/other")[0] == 404

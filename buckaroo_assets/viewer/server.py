@@ -8,6 +8,8 @@ Routes (GET and HEAD only)::
     /bundles/<data_id>/<config_id>               viewer page (?embed=DFViewer|Buckaroo)
     /bundles/<data_id>/<config_id>/stats.json    per-column stats and meta
     /bundles/<data_id>/<config_id>/window.parquet  rows ?start=&end= of the stored window
+    /diff/<old data_id>/<new data_id>            what changed between two versions (HTML)
+    /diff/<old data_id>/<new data_id>/diff.json  the same as JSON
     /static/static-embed.js, /static/static-embed.css  Buckaroo's viewer files
     /favicon.ico                                 empty (204)
 
@@ -48,6 +50,7 @@ from aiohttp.http import HttpProcessingError
 
 from ..bundle.ids import validate_config_id, validate_data_id
 from ..bundle.model import Bundle
+from ..changes.compare import diff
 from ..errors import (
     BundleCorrupted,
     BundleLoadTimeout,
@@ -309,7 +312,18 @@ class BundleServer:
             data_id = _checked(validate_data_id, segments[1], "data_id")
             config_id = _checked(validate_config_id, segments[2], "config_id")
             return self._bundle_route(data_id, config_id, segments[3:], query)
+        if segments[:1] == ["diff"] and (len(segments) == 3 or segments[3:] == ["diff.json"]):
+            old = _checked(validate_data_id, segments[1], "data_id")
+            new = _checked(validate_data_id, segments[2], "data_id")
+            as_json = len(segments) == 4
+            return lambda: self._diff(old, new, as_json)
         raise _HttpError(HTTPStatus.NOT_FOUND, "not found")
+
+    def _diff(self, old: str, new: str, as_json: bool) -> _Reply:
+        changes = _found(lambda: diff(old, new, store=self.store))
+        if as_json:
+            return _ok(json.dumps(changes.to_json()).encode(), "application/json", 300)
+        return _ok(changes.to_html().encode(), _HTML, 300)
 
     def _latest(self, name: str, query_string: str) -> _Reply:
         data_id, config_id = _found(lambda: self.store.resolve(dataset=name))
@@ -504,11 +518,27 @@ def _index_json(entries: list[BundleEntry]) -> bytes:
     return json.dumps(listed, indent=1).encode()
 
 
+def _previous_versions(entries: list[BundleEntry]) -> dict[str, str]:
+    """Per dataset, the newest data_id other than its latest's (entries come newest first)."""
+    latest = {e.dataset: e.data_id for e in entries if e.dataset and _is_latest(e)}
+    previous: dict[str, str] = {}
+    for e in entries:
+        if e.dataset in latest and e.data_id != latest[e.dataset]:
+            previous.setdefault(e.dataset, e.data_id)
+    return previous
+
+
 def _index_html(entries: list[BundleEntry]) -> bytes:
     now = _dt.datetime.now(_dt.UTC)
+    previous = _previous_versions(entries)
     rows = []
     for e in entries:
         link = f"/bundles/{e.data_id}/{e.config_id}"
+        changes = ""
+        if _is_latest(e) and e.dataset in previous:
+            since = f"/diff/{quote(previous[e.dataset])}/{quote(e.data_id)}"
+            changes = f' · <a href="{html.escape(since)}">changes</a>'
+
         badge = (
             f' <span class="latest" title="/datasets/{html.escape(e.dataset or "")} opens this">'
             "latest</span>"
@@ -523,7 +553,7 @@ def _index_html(entries: list[BundleEntry]) -> bytes:
             f'<td class="n">{e.rows:,}</td><td class="n">{e.columns:,}</td>'
             f'<td class="n" title="{html.escape(e.created_at.isoformat())}">'
             f"{human_age(now - e.created_at)}</td>"
-            f'<td><a href="{html.escape(link)}?embed=Buckaroo">Buckaroo</a></td>'
+            f'<td><a href="{html.escape(link)}?embed=Buckaroo">Buckaroo</a>{changes}</td>'
             "</tr>"
         )
     body = "\n".join(rows) or '<tr><td colspan="7">no bundles in this store yet</td></tr>'
