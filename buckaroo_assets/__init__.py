@@ -14,6 +14,10 @@ from .version import __version__
 _EXPORTS = {
     "Bundle": "buckaroo_assets.bundle.model",
     "build_bundle": "buckaroo_assets.build.builder",
+    "build_partial": "buckaroo_assets.build.partials",
+    "merge_partials": "buckaroo_assets.build.partials",
+    "PartialStats": "buckaroo_assets.build.partials",
+    "PartialStatsError": "buckaroo_assets.errors",
     "StatsConfig": "buckaroo_assets.bundle.config",
     "data_id_for": "buckaroo_assets.build.data_id",
     "validate_data_id": "buckaroo_assets.bundle.ids",
@@ -52,6 +56,8 @@ __all__ = [
     "BundleNotFound",
     "BundleStore",
     "DriftThresholds",
+    "PartialStats",
+    "PartialStatsError",
     "StatsConfig",
     "StoreUnavailable",
     "UnreadableSourceError",
@@ -61,6 +67,7 @@ __all__ = [
     "__version__",
     "aload_bundle",
     "build_bundle",
+    "build_partial",
     "cache_report",
     "clear_cache",
     "column_key",
@@ -68,6 +75,7 @@ __all__ = [
     "data_id_for",
     "diff",
     "load_bundle",
+    "merge_partials",
     "prewarm",
     "validate_data_id",
 ]
@@ -75,6 +83,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .build.builder import build_bundle
     from .build.data_id import data_id_for
+    from .build.partials import PartialStats, build_partial, merge_partials
     from .bundle.columns import column_key
     from .bundle.config import StatsConfig
     from .bundle.ids import validate_data_id
@@ -89,6 +98,7 @@ if TYPE_CHECKING:
         BundleLoadTimeout,
         BundleMismatch,
         BundleNotFound,
+        PartialStatsError,
         StoreUnavailable,
         UnreadableSourceError,
         UnsafeDataIdError,

@@ -44,6 +44,12 @@ class UnreadableSourceError(UnsupportedSourceError, ValueError):
     """
 
 
+class PartialStatsError(BuckarooAssetsError, ValueError):
+    """Partial stats that cannot be read or merged: bytes that fail their checksum or come
+    from another format or engine version, or fragments missing, repeated, overlapping,
+    or built with another config or schema than the rest."""
+
+
 class BundleError(BuckarooAssetsError):
     """Base of the errors a store or reader raises about one stored bundle."""
 

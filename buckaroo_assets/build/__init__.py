@@ -10,6 +10,9 @@ _EXPORTS = {
     "BuildProgress": ".builder",
     "build_bundle": ".builder",
     "data_id_for": ".data_id",
+    "PartialStats": ".partials",
+    "build_partial": ".partials",
+    "merge_partials": ".partials",
     "Published": ".publish",
     "ensure_bundle": ".publish",
 }

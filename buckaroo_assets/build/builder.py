@@ -10,7 +10,7 @@ import os
 import platform
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -59,22 +59,69 @@ def build_bundle(
         data_id = data_id_for(source, storage_options=storage_options)
     validate_data_id(data_id)
     opened = open_source(source, storage_options=storage_options)
-    skipped = {i for i, name in enumerate(opened.names) if _is_skipped(name, config)}
+    scan = scan_source(opened, config, progress, started)
+    meta = {
+        "data_id": data_id,
+        "config_id": config.config_id,
+        "rows": scan.rows,
+        "columns": len(opened.schema),
+        "column_groups": scan.groups,
+        "source_kind": opened.kind,
+        "build_seconds": round(time.perf_counter() - started, 6),
+        "producer": producer(),
+    }
+    return Bundle(
+        data_id=data_id,
+        config=config,
+        stats=stats_entries(opened.schema, opened.names, opened.dtypes, opened.notes, config, scan.results),
+        first_window=scan.window,
+        meta=meta,
+    )
+
+
+@dataclass
+class Scan:
+    """One pass of the engine over a source: its rows, first window and per-column outcome."""
+
+    rows: int
+    window: pa.Table
+    groups: int
+    results: list[dict[str, Any]]  # each column's stats
+    # Each column's accumulator state, for partial stats (``keep_state``); else None.
+    states: list[dict[str, Any]] | None
+
+
+def scan_source(
+    opened: Source,
+    config: StatsConfig,
+    progress: Callable[[BuildProgress], None] | None,
+    started: float,
+    *,
+    row_range: tuple[int, int] | None = None,
+    keep_state: bool = False,
+) -> Scan:
+    """Run the engine over every column group of ``opened``, optionally over rows
+    ``row_range`` only (its start a multiple of ``block_rows``, so the blocks are the
+    whole's) and keeping each accumulator's state for a later merge."""
     accumulators = [
-        ColumnAccumulator(f.type, config) if i in skipped else accumulator_for(f.type, config)
-        for i, f in enumerate(opened.schema)
+        new_accumulator(f.type, name, config) for f, name in zip(opened.schema, opened.names, strict=True)
     ]
+    if keep_state:
+        for accumulator in accumulators:
+            accumulator.record_blocks()
     groups = column_groups(opened, config)
     reporter = _Reporter(progress, opened.rows_total, len(groups), started)
     results: list[Any] = [None] * len(accumulators)
+    states: list[Any] | None = [None] * len(accumulators) if keep_state else None
     window_columns: list[Any] = [None] * len(accumulators)
 
     def summarise(index: int) -> int:
         """One pass over a group of columns; its counters are freed as soon as it is done."""
         group = groups[index]
         window = _WindowCollector(config.window_rows)
+        batches = opened.batches(config.block_rows, None if len(groups) == 1 else group)
         rows, group_results = accumulate(
-            opened.batches(config.block_rows, None if len(groups) == 1 else group),
+            batches if row_range is None else rows_between(batches, *row_range),
             [accumulators[i] for i in group],
             config.block_rows,
             reporter.watch(window.add, index),
@@ -82,6 +129,8 @@ def build_bundle(
         )
         for slot, (position, result) in enumerate(zip(group, group_results, strict=True)):
             results[position] = result
+            if states is not None:
+                states[position] = accumulators[position].state()
             window_columns[position] = window.column(slot, opened.schema.field(position).type)
             accumulators[position] = None
         return rows
@@ -93,41 +142,55 @@ def build_bundle(
         # thread: one group's decoding overlaps another's stats.
         with ThreadPoolExecutor(max_workers=GROUPS_AT_ONCE, thread_name_prefix="buckaroo-assets-group") as pool:
             rows = list(pool.map(summarise, range(len(groups))))[-1]
+    window = pa.Table.from_arrays(window_columns, schema=opened.schema)
+    return Scan(rows, window, len(groups), results, states)
+
+
+def rows_between(batches: Iterator[pa.RecordBatch], start: int, stop: int) -> Iterator[pa.RecordBatch]:
+    """Rows ``start`` to ``stop`` (exclusive) of a batch stream; reading ends at ``stop``."""
+    seen = 0
+    for batch in batches:
+        if seen >= stop:
+            return
+        lo, hi = max(start - seen, 0), min(stop - seen, batch.num_rows)
+        seen += batch.num_rows
+        if lo < hi:
+            yield batch.slice(lo, hi - lo)
+
+
+def stats_entries(
+    schema: pa.Schema,
+    names: list[Hashable],
+    dtypes: list[str],
+    notes: dict[int, str],
+    config: StatsConfig,
+    results: list[dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """Each column's stats under its Buckaroo key, with its label, dtype, type and notes."""
     stats: dict[str, dict[str, Any]] = {}
     for position, result in enumerate(results):
         entry: dict[str, Any] = {
-            "orig_col_name": opened.names[position],
-            "dtype": opened.dtypes[position],
-            "arrow_type": str(opened.schema.field(position).type),
+            "orig_col_name": names[position],
+            "dtype": dtypes[position],
+            "arrow_type": str(schema.field(position).type),
         }
         entry.update(result)
-        if position in skipped:
+        if _is_skipped(names[position], config):
             entry["skipped"] = True
-        if position in opened.notes:
-            entry["note"] = opened.notes[position]
+        if position in notes:
+            entry["note"] = notes[position]
         stats[column_key(position)] = entry
-    meta = {
-        "data_id": data_id,
-        "config_id": config.config_id,
-        "rows": rows,
-        "columns": len(accumulators),
-        "column_groups": len(groups),
-        "source_kind": opened.kind,
-        "build_seconds": round(time.perf_counter() - started, 6),
-        "producer": {
-            "buckaroo_assets": __version__,
-            "pyarrow": pa.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
+    return stats
+
+
+def producer() -> dict[str, str]:
+    """The versions that computed a bundle, for its meta."""
+    return {
+        "buckaroo_assets": __version__,
+        "pyarrow": pa.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
     }
-    return Bundle(
-        data_id=data_id,
-        config=config,
-        stats=stats,
-        first_window=pa.Table.from_arrays(window_columns, schema=opened.schema),
-        meta=meta,
-    )
 
 
 @dataclass(frozen=True)
@@ -190,6 +253,13 @@ class _Reporter:
                     raise
 
         return on_block
+
+
+def new_accumulator(arrow_type: pa.DataType, label: Hashable, config: StatsConfig) -> ColumnAccumulator:
+    """The column's accumulator; a skipped column only counts rows and nulls."""
+    if _is_skipped(label, config):
+        return ColumnAccumulator(arrow_type, config)
+    return accumulator_for(arrow_type, config)
 
 
 def _is_skipped(name: Hashable, config: StatsConfig) -> bool:

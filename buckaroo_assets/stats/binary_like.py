@@ -88,6 +88,25 @@ class BinaryLikeAccumulator(ColumnAccumulator):
             self.total += other.total
         self.distribution.merge(other.distribution)
 
+    def state(self) -> dict[str, Any]:
+        return {
+            **super().state(),
+            "min": self.min,
+            "max": self.max,
+            "empty_count": self.empty_count,
+            "total": self.total,
+            "distribution": self.distribution.state(),
+            "categories": None if self.order is None else self.order.categories,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        super().restore(state)
+        self.min, self.max = state["min"], state["max"]
+        self.empty_count, self.total = state["empty_count"], state["total"]
+        self.distribution.restore(state["distribution"])
+        if self.order is not None:
+            self.order.categories = state["categories"]
+
     def result(self) -> dict[str, Any]:
         stats = super().result()
         if self.has_empty:

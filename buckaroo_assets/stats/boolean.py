@@ -29,6 +29,13 @@ class BoolAccumulator(ColumnAccumulator):
         super().merge(other)
         self.trues += other.trues
 
+    def state(self) -> dict[str, Any]:
+        return {**super().state(), "trues": self.trues}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        super().restore(state)
+        self.trues = state["trues"]
+
     def result(self) -> dict[str, Any]:
         stats = super().result()
         falses = self.length - self.null_count - self.trues

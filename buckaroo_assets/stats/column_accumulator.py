@@ -49,6 +49,18 @@ class ColumnAccumulator:
         self.length += other.length
         self.null_count += other.null_count
 
+    def record_blocks(self) -> None:
+        """Keep what a later ``merge`` must replay block by block to equal one pass over the
+        whole (floats' per-block moments); partial stats call it before the first block."""
+
+    def state(self) -> dict[str, Any]:
+        """What ``merge`` needs, as plain values, numpy and Arrow arrays: partial stats travel as it."""
+        return {"length": self.length, "null_count": self.null_count}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Become the accumulator ``state()`` described; called on a fresh one of the same type."""
+        self.length, self.null_count = state["length"], state["null_count"]
+
     def _merge_extremes(self, other: ColumnAccumulator) -> None:
         for bound, pick in (("min", min), ("max", max)):
             mine, theirs = getattr(self, bound), getattr(other, bound)

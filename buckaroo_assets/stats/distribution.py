@@ -102,6 +102,21 @@ class _Sketch:
             self.quantiles.merge(other.quantiles)
         self.floor = max(self.floor, other.floor)
 
+    def state(self) -> dict[str, Any]:
+        return {
+            "hll": self.hll.registers,
+            "frequent": self.frequent.state(),
+            "quantiles": None if self.quantiles is None else self.quantiles.state(),
+            "floor": self.floor,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.hll.restore(state["hll"])
+        self.frequent.restore(state["frequent"])
+        if self.quantiles is not None:
+            self.quantiles.restore(state["quantiles"])
+        self.floor = state["floor"]
+
     def distinct_count(self) -> int:
         """The HyperLogLog estimate, never below what was counted nor above the rows."""
         return min(max(self.hll.estimate(), self.floor), self.frequent.rows)
@@ -150,6 +165,21 @@ class Distribution:
             self._to_sketch()
         theirs = other.sketch if other.sketch is not None else _Sketch(other.counts, other.keying, other.config)
         self.sketch.merge(theirs)
+
+    def state(self) -> dict[str, Any]:
+        """Exact counts (distinct values and their counts), or the sketches' state."""
+        if self.counts is None:
+            return {"sketch": self.sketch.state()}
+        self.counts.consolidate()
+        return {"values": self.counts.values, "counts": self.counts.counts}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """On a fresh, empty distribution: its sketches take their types from the empty counts."""
+        if "sketch" in state:
+            self._to_sketch()
+            self.sketch.restore(state["sketch"])
+        else:
+            self.counts.add_counts(state["values"], state["counts"])
 
     def summarize(self, k: int) -> Summary:
         if self.counts is not None:

@@ -66,6 +66,20 @@ class FrequentValues:
         if len(other.keys):
             self._fold(other.keys, other.counts, lambda idx: _take(other.values, idx))
 
+    def state(self) -> dict[str, Any]:
+        return {
+            "keys": self.keys,
+            "counts": self.counts,
+            "values": self.values,
+            "error": self.error,
+            "rows": self.rows,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.keys = np.asarray(state["keys"], dtype=self.keys.dtype)
+        self.counts = np.asarray(state["counts"], dtype=np.int64)
+        self.values, self.error, self.rows = state["values"], state["error"], state["rows"]
+
     def top(self, k: int) -> tuple[Values, np.ndarray]:
         """Up to ``k`` values that surely repeat (estimate >= 2), most frequent first.
 

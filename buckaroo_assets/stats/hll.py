@@ -57,6 +57,12 @@ class HyperLogLog:
             raise ValueError("cannot merge HyperLogLog sketches of different precision")
         np.maximum(self.registers, other.registers, out=self.registers)
 
+    def restore(self, registers: np.ndarray) -> None:
+        """Registers as ``registers`` held them (copied: merging updates them in place)."""
+        if len(registers) != len(self.registers):
+            raise ValueError("cannot restore HyperLogLog registers of a different precision")
+        self.registers = np.array(registers, dtype=np.uint8)
+
     def estimate(self) -> int:
         """Ertl's improved estimator: unbiased from tiny to huge cardinalities."""
         m = len(self.registers)

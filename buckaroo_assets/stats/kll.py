@@ -98,6 +98,15 @@ class QuantileSketch:
         self.count += other.count
         self._compress()
 
+    def state(self) -> dict[str, object]:
+        return {"levels": list(self.levels), "halvings": list(self.halvings), "count": self.count}
+
+    def restore(self, state: dict) -> None:
+        """Levels, halving counts (which seed the coin flips) and rows of a ``state()``."""
+        self.levels = [np.asarray(items, dtype=self.dtype) for items in state["levels"]]
+        self.halvings = [int(h) for h in state["halvings"]]
+        self.count = state["count"]
+
     # ------------------------------------------------------------------ output
 
     def sorted_points(self) -> tuple[np.ndarray, np.ndarray]:

@@ -53,6 +53,10 @@ class NumberAccumulator(ColumnAccumulator):
         self.square_total = 0  # integers: exact sum of squares
         self.pos_inf = 0
         self.neg_inf = 0
+        # Floats, when kept (partial stats): every (n, sum, m2) folded into the moments, in
+        # order. Float addition does not associate, so merging a later part replays its
+        # blocks one by one, as a single pass over the whole would have added them.
+        self.block_moments: list[tuple[int, float, float]] | None = None
 
     def _update(self, array: pa.Array) -> None:
         values = self._numpy_values(array)
@@ -109,6 +113,8 @@ class NumberAccumulator(ColumnAccumulator):
 
     def _merge_moments(self, n: int, total: float, m2: float) -> None:
         """Chan et al.'s pairwise update of (count, sum, centred second moment)."""
+        if self.block_moments is not None:
+            self.block_moments.append((n, total, m2))
         if self.n == 0:
             self.n, self.total, self.m2 = n, total, m2
             return
@@ -122,8 +128,8 @@ class NumberAccumulator(ColumnAccumulator):
         super().merge(other)
         self._merge_extremes(other)
         if self.is_float:
-            if other.n:
-                self._merge_moments(other.n, other.total, other.m2)
+            for moments in other._folded_moments():
+                self._merge_moments(*moments)
         else:
             self.n += other.n
             self.total += other.total
@@ -131,6 +137,48 @@ class NumberAccumulator(ColumnAccumulator):
         self.pos_inf += other.pos_inf
         self.neg_inf += other.neg_inf
         self.distribution.merge(other.distribution)
+
+    def record_blocks(self) -> None:
+        if self.is_float:
+            self.block_moments = []
+
+    def _folded_moments(self) -> list[tuple[int, float, float]]:
+        """Float moments as merging replays them: every block when kept, else the aggregate."""
+        if self.block_moments is not None:
+            return self.block_moments
+        return [(self.n, self.total, self.m2)] if self.n else []
+
+    def state(self) -> dict[str, Any]:
+        state = super().state()
+        state.update(
+            extremes=None if self.min is None else np.array([self.min, self.max], dtype=self.dtype),
+            pos_inf=self.pos_inf,
+            neg_inf=self.neg_inf,
+            distribution=self.distribution.state(),
+        )
+        if self.is_float:
+            moments = self._folded_moments()
+            state["block_counts"] = np.array([m[0] for m in moments], dtype=np.int64)
+            state["block_sums"] = np.array([m[1] for m in moments], dtype=np.float64)
+            state["block_m2"] = np.array([m[2] for m in moments], dtype=np.float64)
+        else:
+            state.update(n=self.n, total=self.total, square_total=self.square_total)
+        return state
+
+    def restore(self, state: dict[str, Any]) -> None:
+        super().restore(state)
+        if state["extremes"] is not None:
+            self.min, self.max = state["extremes"][0], state["extremes"][1]
+        self.pos_inf, self.neg_inf = state["pos_inf"], state["neg_inf"]
+        self.distribution.restore(state["distribution"])
+        if self.is_float:
+            self.record_blocks()
+            moments = zip(state["block_counts"], state["block_sums"], state["block_m2"], strict=True)
+            for n, total, m2 in moments:
+                self._merge_moments(int(n), float(total), float(m2))
+        else:
+            self.n, self.total = state["n"], state["total"]
+            self.square_total = state["square_total"]
 
     def result(self) -> dict[str, Any]:
         stats = super().result()
