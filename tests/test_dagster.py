@@ -311,7 +311,10 @@ def test_prewarm_sensor_and_freshness_read_no_bytes_of_unchanged_local_files(
     start = bytes_read()
     result = tick(defs, instance, json.dumps({"seen": {"big": "file-0"}, "requested": 0}))[0]
     sensor_read = bytes_read() - start
-    assert len(result.run_requests) == 1  # it did compute the current id, and saw a change
+    # It did derive the current id (a change from the cursor's), and found the bundle holds it.
+    current = value(first[dg.AssetKey([KEY, "big"])], "data_id")
+    assert json.loads(result.cursor)["seen"]["big"] == current
+    assert not result.run_requests
 
     # Both read the store, and a run reads Dagster's own files (about 6 MB), but not the source.
     assert max(prewarm_read, sensor_read) < size // 2, (size, prewarm_read, sensor_read)
@@ -763,7 +766,11 @@ def test_prewarm_schedule_requests_every_bundle_and_partition(
     defs = frames_defs(tmp_path, setup.url, setup.datasets)
     dg.Definitions.validate_loadable(defs)
     schedule = defs.get_schedule_def(f"{KEY}_prewarm")
-    context = dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def())
+    context = dg.build_schedule_context(
+        instance=instance,
+        repository_def=defs.get_repository_def(),
+        resources=dict(defs.resources or {}),
+    )
     data = schedule.evaluate_tick(context)
     requests = list(data.run_requests)
     plain = [r for r in requests if r.partition_key is None]

@@ -24,6 +24,7 @@ not at the first materialization.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,7 +33,7 @@ import dagster as dg
 from pydantic import Field, field_validator, model_validator
 
 from ..bundle.config import StatsConfig
-from .datasets import Dataset, check_distinct_asset_names
+from .datasets import DATASETS_PER_STEP, Dataset, check_distinct_asset_names
 from .definitions import buckaroo_definitions
 from .naming import asset_name
 from .resource import BundleStoreResource
@@ -43,6 +44,9 @@ __all__ = ["BuckarooBundles", "BundleStoreModel", "DatasetModel"]
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 # The prefix becomes an asset key segment and part of op, sensor and schedule names.
 _KEY_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# Definitions built lately, by a digest of everything they are built from.
+_BUILT: dict[str, dg.Definitions] = {}
+_BUILT_KEPT = 4
 
 
 def _resolve_local(location: str, base: Path) -> str:
@@ -165,6 +169,13 @@ class BuckarooBundles(dg.Component, dg.Resolvable, dg.Model):
             "holds several of them with different stores."
         ),
     ] = "buckaroo_store"
+    datasets_per_step: Annotated[
+        int,
+        _doc(
+            "Datasets per multi-asset, so per step of a run: steps run in parallel under the "
+            "multiprocess executor, and Dagster's cost per multi-asset grows with its square."
+        ),
+    ] = DATASETS_PER_STEP
 
     @field_validator("datasets")
     @classmethod
@@ -196,6 +207,13 @@ class BuckarooBundles(dg.Component, dg.Resolvable, dg.Model):
             raise ValueError(f"sensor_interval_seconds must be >= 1 (or null), got {seconds}")
         return seconds
 
+    @field_validator("datasets_per_step")
+    @classmethod
+    def _positive_step(cls, size: int) -> int:
+        if size < 1:
+            raise ValueError(f"datasets_per_step must be >= 1, got {size}")
+        return size
+
     @model_validator(mode="after")
     def _distinct_names(self) -> BuckarooBundles:
         check_distinct_asset_names([dataset.name for dataset in self.datasets])
@@ -225,16 +243,26 @@ class BuckarooBundles(dg.Component, dg.Resolvable, dg.Model):
             storage_options=dict(self.store.storage_options),
             viewer_url=self.store.viewer_url,
         )
-        return buckaroo_definitions(
-            datasets,
-            store=store,
-            config=self.stats_config,
-            key_prefix=self.key_prefix,
-            prewarm_cron=self.prewarm_cron,
-            sensor_interval_seconds=self.sensor_interval_seconds,
-            resource_key=self.resource_key,
-            automation_running=self.automation_running,
-        )
+        config = self.stats_config
+        arguments: dict[str, Any] = {
+            "store": store,
+            "config": config,
+            "key_prefix": self.key_prefix,
+            "prewarm_cron": self.prewarm_cron,
+            "sensor_interval_seconds": self.sensor_interval_seconds,
+            "resource_key": self.resource_key,
+            "automation_running": self.automation_running,
+            "datasets_per_step": self.datasets_per_step,
+        }
+        # Dagster's loaders may load one code location twice in a process (``dagster
+        # definitions validate`` does): the same inputs give the very same definitions.
+        described = repr((datasets, {**arguments, "config": config.config_id}))
+        key = hashlib.blake2b(described.encode(), digest_size=16).hexdigest()
+        if key not in _BUILT:
+            if len(_BUILT) >= _BUILT_KEPT:
+                _BUILT.pop(next(iter(_BUILT)))
+            _BUILT[key] = buckaroo_definitions(datasets, **arguments)
+        return _BUILT[key]
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         """Called by Dagster's loader; ``context.path`` is the folder holding defs.yaml."""

@@ -1,13 +1,15 @@
 """Declared datasets (a name and a file or URL) become bundle assets.
 
-All declared datasets share one subsettable multi-asset: one asset per
-dataset in the graph, but a prewarm over thousands of datasets is one process
-that reports progress across all of them and skips, without reading data,
-every dataset whose bundle is already stored.  Each dataset's checks run in the
-same step right after its bundle is published, so one failing dataset fails
-the run with a clear message after the others were published and checked.
+Declared datasets are split, in order, into subsettable multi-assets of at
+most ``DATASETS_PER_STEP`` datasets: one asset per dataset in the graph, one
+step per chunk.  A step reports progress across its datasets and skips,
+without reading data, every dataset whose bundle is already stored; steps run
+in parallel under the multiprocess executor, and Dagster's bookkeeping, which
+grows with the square of a multi-asset's outputs, stays bounded per chunk.
+Each dataset's checks run in the same step right after its bundle is
+published, so one failing dataset fails its step with a clear message after
+the others were published and checked.
 """
-
 
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,7 +29,16 @@ from .naming import asset_name
 from .progress import RunProgress
 from .resource import BundleStoreResource
 
-__all__ = ["Dataset", "check_distinct_asset_names", "dataset_bundle_assets", "dataset_keys"]
+__all__ = [
+    "DATASETS_PER_STEP",
+    "Dataset",
+    "check_distinct_asset_names",
+    "dataset_bundle_assets",
+    "dataset_keys",
+]
+
+# Datasets per multi-asset (per step); measured in docs/dagster.md ("Many datasets").
+DATASETS_PER_STEP = 200
 
 
 @dataclass(frozen=True)
@@ -93,23 +104,61 @@ def dataset_bundle_assets(
     pool: str | None = "buckaroo",
     resource_key: str = "buckaroo_store",
     name: str | None = None,
+    datasets_per_step: int = DATASETS_PER_STEP,
 ) -> list[dg.AssetsDefinition]:
-    """The source observations and the bundle assets of ``datasets``.
+    """The source observations and the bundle assets of ``datasets``, in steps of a few hundred.
 
     Each bundle asset's code version is the config_id (a config change makes
     it stale) and its data version the data_id; each depends on an observable
     source asset whose data version is the source's current data_id (a data
-    change makes it stale).
+    change makes it stale).  Consecutive datasets share a multi-asset (one
+    step) of at most ``datasets_per_step`` of them: Dagster's bookkeeping per
+    multi-asset grows with the square of its outputs, and separate steps run
+    in parallel under the multiprocess executor.
     """
+    if datasets_per_step < 1:
+        raise ValueError(f"datasets_per_step must be >= 1, got {datasets_per_step}")
     config = config or StatsConfig.from_project()
     prefix = [key_prefix] if isinstance(key_prefix, str) else list(key_prefix)
     bundle_keys, source_keys = dataset_keys(datasets, prefix)
-    by_key = {bundle_keys[ds.name]: ds for ds in datasets}
     op_name = name or f"{'_'.join(prefix)}_bundles"
+    chunks = [
+        datasets[start : start + datasets_per_step]
+        for start in range(0, len(datasets), datasets_per_step)
+    ]
+    width = len(str(len(chunks)))
+    assets: list[dg.AssetsDefinition] = []
+    for number, chunk in enumerate(chunks, start=1):
+        # One chunk keeps the plain name, so small code locations keep their op names.
+        step = op_name if len(chunks) == 1 else f"{op_name}_{number:0{width}d}"
+        keys = _ChunkKeys(
+            {ds.name: bundle_keys[ds.name] for ds in chunk},
+            {ds.name: source_keys[ds.name] for ds in chunk},
+        )
+        assets.append(
+            _source_observations(chunk, keys, f"{step}_sources", group_name, resource_key)
+        )
+        assets.append(_bundles(chunk, keys, step, config, group_name, pool, resource_key))
+    return assets
 
+
+@dataclass(frozen=True)
+class _ChunkKeys:
+    bundle: dict[str, dg.AssetKey]
+    source: dict[str, dg.AssetKey]
+
+
+def _source_observations(
+    datasets: Sequence[Dataset],
+    keys: _ChunkKeys,
+    name: str,
+    group_name: str,
+    resource_key: str,
+) -> dg.AssetsDefinition:
+    """One observable multi-asset: the data version of each source is its current data_id."""
     source_specs = [
         dg.AssetSpec(
-            source_keys[ds.name],
+            keys.source[ds.name],
             description=f"Source of dataset {ds.name}: {ds.source}",
             group_name=group_name,
             kinds={_source_kind(ds.source)},
@@ -121,7 +170,8 @@ def dataset_bundle_assets(
     def observe_sources(context: dg.AssetExecutionContext) -> Iterator[dg.ObserveResult]:
         store = getattr(context.resources, resource_key).get_store()
         for ds in datasets:
-            if source_keys[ds.name] in context.selected_asset_keys:
+            key = keys.source[ds.name]
+            if key in context.selected_asset_keys:
                 # An unreadable source must not fail or skip this step: the bundle step
                 # downstream needs every observation, and the good datasets' bundles with it.
                 try:
@@ -129,29 +179,38 @@ def dataset_bundle_assets(
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
                     context.log.warning(f"cannot observe dataset {ds.name}: {error}")
-                    yield dg.ObserveResult(
-                        asset_key=source_keys[ds.name], metadata={"error": error}
-                    )
+                    yield dg.ObserveResult(asset_key=key, metadata={"error": error})
                     continue
                 yield dg.ObserveResult(
-                    asset_key=source_keys[ds.name],
+                    asset_key=key,
                     data_version=dg.DataVersion(data_id),
                     metadata={"data_id": data_id},
                 )
 
     with warnings.catch_warnings():  # multi_observable_source_asset is marked beta
         warnings.simplefilter("ignore", dg.BetaWarning)
-        observe = dg.multi_observable_source_asset(
+        return dg.multi_observable_source_asset(
             specs=source_specs,
-            name=f"{op_name}_sources",
+            name=name,
             can_subset=True,
             required_resource_keys={resource_key},
         )(observe_sources)
 
+
+def _bundles(
+    datasets: Sequence[Dataset],
+    keys: _ChunkKeys,
+    name: str,
+    config: StatsConfig,
+    group_name: str,
+    pool: str | None,
+    resource_key: str,
+) -> dg.AssetsDefinition:
+    """One step building or reusing the bundles of ``datasets``, each checked right after."""
     bundle_specs = [
         dg.AssetSpec(
-            bundle_keys[ds.name],
-            deps=[source_keys[ds.name]],
+            keys.bundle[ds.name],
+            deps=[keys.source[ds.name]],
             description=ds.description or f"Buckaroo bundle of {ds.name} ({ds.source})",
             group_name=group_name,
             code_version=config.config_id,
@@ -165,9 +224,9 @@ def dataset_bundle_assets(
     @dg.multi_asset(
         specs=bundle_specs,
         check_specs=[
-            spec for ds in datasets for spec in check_specs(bundle_keys[ds.name], freshness=True)
+            spec for ds in datasets for spec in check_specs(keys.bundle[ds.name], freshness=True)
         ],
-        name=op_name,
+        name=name,
         can_subset=True,
         pool=pool,
         required_resource_keys={resource_key},
@@ -177,13 +236,14 @@ def dataset_bundle_assets(
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         resource: BundleStoreResource = getattr(context.resources, resource_key)
         store = resource.get_store()
-        selected = [by_key[k] for k in bundle_keys.values() if k in context.selected_asset_keys]
+        chosen = context.selected_asset_keys
+        selected = [ds for ds in datasets if keys.bundle[ds.name] in chosen]
         wanted = context.selected_asset_check_keys
         progress = RunProgress(total=len(selected), log=context.log.info)
         failed: dict[str, str] = {}
         for ds in datasets:
-            key = bundle_keys[ds.name]
-            if key in context.selected_asset_keys:
+            key = keys.bundle[ds.name]
+            if key in chosen:
                 try:
                     published = ensure_bundle(
                         store,
@@ -215,4 +275,4 @@ def dataset_bundle_assets(
                 metadata={"failed": dg.MetadataValue.json(failed)},
             )
 
-    return [observe, build_bundles]
+    return build_bundles

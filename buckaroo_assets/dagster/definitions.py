@@ -9,7 +9,7 @@ import dagster as dg
 from ..bundle.config import StatsConfig
 from .automation import new_versions_sensor, prewarm_schedule
 from .checks import bundle_checks, partitioned_bundle_checks
-from .datasets import Dataset, dataset_bundle_assets, dataset_keys
+from .datasets import DATASETS_PER_STEP, Dataset, dataset_bundle_assets, dataset_keys
 from .frames import frame_bundle_asset
 from .naming import dataset_for_asset
 from .resource import BundleStoreResource
@@ -30,6 +30,7 @@ def buckaroo_definitions(
     sensor_interval_seconds: int | None = 60,
     resource_key: str = "buckaroo_store",
     automation_running: bool = False,
+    datasets_per_step: int = DATASETS_PER_STEP,
 ) -> dg.Definitions:
     """Bundle assets for declared ``datasets`` and for the outputs of existing ``frames`` assets.
 
@@ -37,17 +38,20 @@ def buckaroo_definitions(
     contain the ``frames`` assets themselves). ``automation_running`` starts
     the new-versions sensor and the prewarm schedule as soon as the code
     location loads; by default they wait to be turned on in the UI.
+    ``datasets_per_step`` bounds how many datasets one step (one multi-asset) holds.
     """
     config = config or StatsConfig.from_project()
     assets: list[dg.AssetsDefinition] = []
     checks: list[dg.AssetChecksDefinition] = []
     sensors: list[dg.SensorDefinition] = []
+    by_bundle_key: dict[dg.AssetKey, Dataset] = {}
     if datasets:
         assets += dataset_bundle_assets(
             datasets, config=config, key_prefix=key_prefix, group_name=group_name,
-            pool=pool, resource_key=resource_key,
+            pool=pool, resource_key=resource_key, datasets_per_step=datasets_per_step,
         )
         bundle_keys, source_keys = dataset_keys(datasets, [key_prefix])
+        by_bundle_key = {bundle_keys[ds.name]: ds for ds in datasets}
         if sensor_interval_seconds is not None:
             sensors.append(
                 new_versions_sensor(
@@ -55,6 +59,7 @@ def buckaroo_definitions(
                     name=f"{key_prefix}_new_versions",
                     minimum_interval_seconds=sensor_interval_seconds,
                     resource_key=resource_key,
+                    config_id=config.config_id,
                     default_status=(
                         dg.DefaultSensorStatus.RUNNING
                         if automation_running
@@ -87,6 +92,7 @@ def buckaroo_definitions(
         schedules.append(
             prewarm_schedule(
                 bundle_assets, cron=prewarm_cron, name=f"{key_prefix}_prewarm",
+                datasets=by_bundle_key, config_id=config.config_id, resource_key=resource_key,
                 default_status=(
                     dg.DefaultScheduleStatus.RUNNING
                     if automation_running

@@ -25,7 +25,7 @@ from .layout import MANIFEST, Layout, pointer_label
 from .maintenance import StoreMaintenance
 from .objects import OBJECT_STORES, ObjectFiles, unavailable_as_store_error, utc_now
 from .packing import pack_bundle, read_manifest, unpack_bundle
-from .pointers import dataset_pointers, pointer_bytes, read_pointer
+from .pointers import dataset_pointers, pointer_bytes, read_pointer, read_pointers
 from .scan import scan
 
 __all__ = ["BundleStore", "options_digest"]
@@ -107,6 +107,8 @@ class BundleStore(StoreMaintenance):
 
         This is what a producer does on a hit: the data_id's and (given a
         name) the dataset's pointers name the bundle, whose manifest must exist.
+        A pointer that already names it is read, not rewritten: a prewarm of
+        unchanged datasets writes nothing.
         """
         validate_data_id(data_id)
         validate_config_id(config_id)
@@ -117,22 +119,42 @@ class BundleStore(StoreMaintenance):
         raw = self.files.cat(f"{folder}/{MANIFEST}", missing)
         manifest = read_manifest(raw, where=folder)
         published_at = utc_now().isoformat(timespec="milliseconds")
-        pinned = self._move_pointers(data_id, config_id, published_at, dataset)
+        pinned = self._move_pointers(data_id, config_id, published_at, dataset, unless_right=True)
         return entry_from_manifest(manifest, len(raw), pinned)
 
     def _move_pointers(
-        self, data_id: str, config_id: str, published_at: str, dataset: str | None
+        self,
+        data_id: str,
+        config_id: str,
+        published_at: str,
+        dataset: str | None,
+        *,
+        unless_right: bool = False,
     ) -> tuple[str, ...]:
-        """Point the data_id (and the dataset, both latest and per-config) at a bundle."""
-        self.files.write(
-            self.layout.id_pointer(data_id), pointer_bytes(data_id, config_id, published_at)
-        )
+        """Point the data_id (and the dataset, both latest and per-config) at a bundle.
+
+        With ``unless_right``, a pointer that already names the bundle is left
+        as it is (one read instead of one write; on object stores writes cost more).
+        """
+        paths = [self.layout.id_pointer(data_id)]
+        if dataset is not None:
+            paths += [
+                self.layout.dataset_pointer(dataset, config_id),
+                self.layout.dataset_pointer(dataset, None),
+            ]
+        right = self._naming(paths, (data_id, config_id)) if unless_right else set()
+        for path in paths:
+            if path not in right:
+                owner = None if path == paths[0] else dataset
+                self.files.write(path, pointer_bytes(data_id, config_id, published_at, owner))
         if dataset is None:
             return ()
-        pointer = pointer_bytes(data_id, config_id, published_at, dataset)
-        self.files.write(self.layout.dataset_pointer(dataset, config_id), pointer)
-        self.files.write(self.layout.dataset_pointer(dataset, None), pointer)
         return (f"{dataset}@{config_id}", dataset)  # the order list() reports them in
+
+    def _naming(self, paths: list[str], key: tuple[str, str]) -> set[str]:
+        """Those of ``paths`` holding a valid pointer to ``key`` (a damaged one does not)."""
+        found = read_pointers(self.files, self.layout, paths)
+        return {path for path, named in found.items() if named == key}
 
     # ------------------------------------------------------------------ reading
 
