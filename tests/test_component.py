@@ -299,6 +299,27 @@ def test_defaults_and_nulls(tmp_path: Path) -> None:
     assert dg.AssetKey(["lake", "a"]) in keys
 
 
+def test_a_drift_check_from_yaml(tmp_path: Path) -> None:
+    base = "datasets:\n  - {name: a, source: a.csv}\n  - {name: b, source: b.csv}\n"
+    plain = BuckarooBundles.resolve_from_yaml(base).build_definitions(tmp_path)
+    checks = {k.name for k in plain.resolve_asset_graph().asset_check_keys}
+    assert "drift" not in checks  # opt-in
+    component = BuckarooBundles.resolve_from_yaml(
+        base + "drift: {rows_drop_pct: 2.5, distance: null, severity: ERROR}\n"
+    )
+    drift = component.drift.check()
+    assert (drift.severity, drift.thresholds) == (
+        "ERROR", ba.DriftThresholds(rows_drop_pct=2.5, distance=None)
+    )
+    graph = component.build_definitions(tmp_path).resolve_asset_graph()
+    with_drift = {k.asset_key.path[-1] for k in graph.asset_check_keys if k.name == "drift"}
+    assert with_drift == {"a", "b"}
+    for bad, message in [("severity: LOUD", "severity"), ("distance: 3", "distance")]:
+        with pytest.raises(Exception) as info:
+            BuckarooBundles.resolve_from_yaml(base + f"drift: {{{bad}}}\n")
+        assert message in error_text(info.value)
+
+
 def test_urls_and_absolute_paths_are_kept(tmp_path: Path) -> None:
     absolute = tmp_path / "data" / "x.parquet"
     component = BuckarooBundles.resolve_from_dict(

@@ -32,6 +32,7 @@ import buckaroo_assets as ba
 from buckaroo_assets.dagster import (
     BundleStoreResource,
     Dataset,
+    DriftCheck,
     buckaroo_definitions,
     frame_bundle_asset,
     partitioned_bundle_checks,
@@ -519,6 +520,42 @@ def test_checks_pass_then_detect_tampering_and_stale_sources(
 
     # re-materializing repairs both
     assert all(checks(run_all(setup.defs, instance)).values())
+
+
+def test_the_drift_check_compares_a_new_version_with_the_previous_one(
+    setup: Setup, instance: dg.DagsterInstance
+) -> None:
+    drift = DriftCheck(ba.DriftThresholds(rows_drop_pct=10.0, distance=None), severity="ERROR")
+    defs = make_defs(setup.datasets, setup.url, drift=drift)
+
+    def drift_of(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+        return {
+            e.asset_key.path[-1]: e
+            for e in result.get_asset_check_evaluations()
+            if e.check_name == "drift"
+        }
+
+    first = drift_of(run_all(defs, instance))
+    assert set(first) == set(NAMES)
+    assert all(e.passed for e in first.values())
+    assert {e.description for e in first.values()} == {"no previous version to compare with"}
+
+    old_id = ba.data_id_for(str(setup.paths["trips"]))
+    write_trips(setup.paths["trips"], rows=30)  # a quarter of the rows gone
+    new_id = ba.data_id_for(str(setup.paths["trips"]))
+    second = drift_of(run_all(defs, instance))
+    trips = second["trips"]
+    assert trips.passed is False and trips.severity == dg.AssetCheckSeverity.ERROR
+    expected = ba.DriftThresholds(rows_drop_pct=10.0, distance=None).crossed(
+        ba.diff(old_id, new_id, store=setup.url)
+    )
+    assert [c["check"] for c in trips.metadata["crossed"].value] == [c.check for c in expected]
+    assert [c.check for c in expected] == ["rows_drop"]
+    assert trips.metadata["previous_data_id"].value == old_id
+    assert trips.metadata["data_id"].value == new_id
+    assert trips.metadata["rows_change_pct"].value == pytest.approx(-25.0)
+    assert "rows fell 40 -> 30" in str(trips.description)
+    assert all(second[name].passed for name in NAMES if name != "trips")
 
 
 # ---------------------------------------------------------------- 4. frames (IO-manager loaded)

@@ -9,6 +9,7 @@ from .checks import bundle_checks, evaluate_bundle, partitioned_bundle_checks
 from .component import BuckarooBundles
 from .datasets import Dataset, dataset_bundle_assets, dataset_keys
 from .definitions import buckaroo_definitions
+from .drift import DriftCheck
 from .frames import frame_bundle_asset
 from .resource import BundleStoreResource, default_store_url
 
@@ -16,6 +17,7 @@ __all__ = [
     "BuckarooBundles",
     "BundleStoreResource",
     "Dataset",
+    "DriftCheck",
     "buckaroo_definitions",
     "bundle_checks",
     "dataset_bundle_assets",

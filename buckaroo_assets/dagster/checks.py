@@ -1,4 +1,4 @@
-"""Asset checks on stored bundles: integrity, stats consistency, freshness.
+"""Asset checks on stored bundles: integrity, stats consistency, freshness, and opt-in drift.
 
 They read the store, never the data (freshness only derives the source's
 current data_id), so they are cheap enough to run after every materialization.
@@ -13,6 +13,7 @@ import dagster as dg
 from ..bundle.model import Bundle
 from ..errors import BundleError
 from ..store.bundle_store import BundleStore
+from .drift import DRIFT_CHECK, DriftCheck, drift_result
 from .naming import partition_dataset
 from .resource import BundleStoreResource
 
@@ -75,14 +76,21 @@ def evaluate_bundle(
 
 
 def check_specs(
-    key: dg.AssetKey, *, freshness: bool, blocking: bool = False
+    key: dg.AssetKey, *, freshness: bool, drift: DriftCheck | None = None
 ) -> list[dg.AssetCheckSpec]:
     """The checks of one bundle asset; freshness only where a source can be re-read."""
-    return [
-        dg.AssetCheckSpec(check, asset=key, description=check.replace("_", " "), blocking=blocking)
+    specs = [
+        dg.AssetCheckSpec(check, asset=key, description=check.replace("_", " "))
         for check in CHECK_NAMES
         if freshness or check != "freshness"
     ]
+    if drift is not None:
+        specs.append(
+            dg.AssetCheckSpec(
+                DRIFT_CHECK, asset=key, description="changes since the previous version"
+            )
+        )
+    return specs
 
 
 def check_results(
@@ -92,13 +100,15 @@ def check_results(
     config_id: str,
     current: Callable[[BundleStore], str] | None,
     wanted: AbstractSet[dg.AssetCheckKey],
+    drift: DriftCheck | None = None,
 ) -> Iterator[dg.AssetCheckResult]:
     """The selected checks of one bundle asset, evaluated against the store."""
-    if not any(dg.AssetCheckKey(key, c) in wanted for c in CHECK_NAMES):
-        return
-    for check, result in evaluate_bundle(store, dataset, config_id, current).items():
-        if dg.AssetCheckKey(key, check) in wanted:
-            yield _result(key, check, result)
+    if any(dg.AssetCheckKey(key, c) in wanted for c in CHECK_NAMES):
+        for check, result in evaluate_bundle(store, dataset, config_id, current).items():
+            if dg.AssetCheckKey(key, check) in wanted:
+                yield _result(key, check, result)
+    if drift is not None and dg.AssetCheckKey(key, DRIFT_CHECK) in wanted:
+        yield drift_result(key, store, dataset, drift)
 
 
 def bundle_checks(
@@ -108,22 +118,24 @@ def bundle_checks(
     config_id: str,
     name: str,
     resource_key: str = "buckaroo_store",
+    drift: DriftCheck | None = None,
 ) -> dg.AssetChecksDefinition:
-    """Integrity and consistency of one unpartitioned frame's bundle.
+    """Integrity, consistency (and drift, if asked) of one unpartitioned frame's bundle.
 
     One definition per frame: a frame that fails to build skips its own checks, never another's.
     """
 
     @dg.multi_asset_check(
-        specs=check_specs(key, freshness=False),
+        specs=check_specs(key, freshness=False, drift=drift),
         name=name,
         can_subset=True,
         required_resource_keys={resource_key},
     )
     def check_bundle(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
         resource: BundleStoreResource = getattr(context.resources, resource_key)
+        wanted = context.selected_asset_check_keys
         yield from check_results(
-            key, resource.get_store(), dataset, config_id, None, context.selected_asset_check_keys
+            key, resource.get_store(), dataset, config_id, None, wanted, drift
         )
 
     return check_bundle

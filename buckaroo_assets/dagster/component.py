@@ -15,6 +15,9 @@ A data engineer who keeps a code location in ``dg`` layout adds a folder with a
         url: .buckaroo/store              # relative: resolved against this folder
       stats:
         histogram_bins: 20
+      drift:                              # optional: check each new version against the last
+        rows_drop_pct: 10
+        severity: ERROR
 
 Everything is checked when the code location loads (and so by ``dg check defs``
 and ``dagster definitions validate``): unknown keys, unsafe dataset names and
@@ -27,18 +30,20 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import dagster as dg
 from pydantic import Field, field_validator, model_validator
 
 from ..bundle.config import StatsConfig
+from ..changes.thresholds import DriftThresholds
 from .datasets import DATASETS_PER_STEP, Dataset, check_distinct_asset_names
 from .definitions import buckaroo_definitions
+from .drift import DriftCheck
 from .naming import asset_name
 from .resource import BundleStoreResource
 
-__all__ = ["BuckarooBundles", "BundleStoreModel", "DatasetModel"]
+__all__ = ["BuckarooBundles", "BundleStoreModel", "DatasetModel", "DriftModel"]
 
 # A URL has a scheme (s3://, memory://, file://, https://, ...); anything else is a local path.
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
@@ -126,6 +131,41 @@ class BundleStoreModel(dg.Resolvable, dg.Model):
     ] = None
 
 
+class DriftModel(dg.Resolvable, dg.Model):
+    """The drift check's limits (``DriftThresholds``; null turns one off) and severity."""
+
+    rows_drop_pct: Annotated[
+        float | None, _doc("Fail when the row count fell by more than this percent.")
+    ] = DriftThresholds.rows_drop_pct
+    null_jump_pts: Annotated[
+        float | None,
+        _doc("Fail when a column's null rate rose by more than this many percentage points."),
+    ] = DriftThresholds.null_jump_pts
+    schema_change: Annotated[
+        bool, _doc("Fail when a column was added, removed, retyped, renamed or moved.")
+    ] = DriftThresholds.schema_change
+    distance: Annotated[
+        float | None,
+        _doc("Fail when a column's Jensen-Shannon histogram distance (0 to 1) is above this."),
+    ] = DriftThresholds.distance
+    severity: Annotated[
+        Literal["WARN", "ERROR"], _doc("How a failed drift check is shown: WARN or ERROR.")
+    ] = "WARN"
+
+    def check(self) -> DriftCheck:
+        """The ``DriftCheck`` these settings describe (invalid values fail with their name)."""
+        thresholds = DriftThresholds(
+            rows_drop_pct=self.rows_drop_pct, null_jump_pts=self.null_jump_pts,
+            schema_change=self.schema_change, distance=self.distance,
+        )  # fmt: skip
+        return DriftCheck(thresholds, self.severity)
+
+    @model_validator(mode="after")
+    def _valid(self) -> DriftModel:
+        self.check()  # fails at load time, naming the setting
+        return self
+
+
 class BuckarooBundles(dg.Component, dg.Resolvable, dg.Model):
     """Buckaroo stats bundles of declared datasets, with their store, checks, sensor and schedule.
 
@@ -176,6 +216,13 @@ class BuckarooBundles(dg.Component, dg.Resolvable, dg.Model):
             "multiprocess executor, and Dagster's cost per multi-asset grows with its square."
         ),
     ] = DATASETS_PER_STEP
+    drift: Annotated[
+        DriftModel | None,
+        _doc(
+            "Add a drift check to every bundle asset: the new version against the previous "
+            "one, from their bundles (docs/diff.md); absent or null: no drift check."
+        ),
+    ] = None
 
     @field_validator("datasets")
     @classmethod
@@ -253,6 +300,7 @@ class BuckarooBundles(dg.Component, dg.Resolvable, dg.Model):
             "resource_key": self.resource_key,
             "automation_running": self.automation_running,
             "datasets_per_step": self.datasets_per_step,
+            "drift": self.drift.check() if self.drift is not None else None,
         }
         # Dagster's loaders may load one code location twice in a process (``dagster
         # definitions validate`` does): the same inputs give the very same definitions.

@@ -24,6 +24,7 @@ from ..build.sources import CSV_SUFFIXES, JSONL_SUFFIXES
 from ..bundle.config import StatsConfig
 from ..store.bundle_store import BundleStore
 from .checks import check_results, check_specs
+from .drift import DriftCheck
 from .metadata import materialize_result
 from .naming import asset_name
 from .progress import RunProgress
@@ -105,6 +106,7 @@ def dataset_bundle_assets(
     resource_key: str = "buckaroo_store",
     name: str | None = None,
     datasets_per_step: int = DATASETS_PER_STEP,
+    drift: DriftCheck | None = None,
 ) -> list[dg.AssetsDefinition]:
     """The source observations and the bundle assets of ``datasets``, in steps of a few hundred.
 
@@ -114,7 +116,8 @@ def dataset_bundle_assets(
     change makes it stale).  Consecutive datasets share a multi-asset (one
     step) of at most ``datasets_per_step`` of them: Dagster's bookkeeping per
     multi-asset grows with the square of its outputs, and separate steps run
-    in parallel under the multiprocess executor.
+    in parallel under the multiprocess executor.  ``drift`` adds each asset's
+    drift check against the previous version.
     """
     if datasets_per_step < 1:
         raise ValueError(f"datasets_per_step must be >= 1, got {datasets_per_step}")
@@ -138,7 +141,9 @@ def dataset_bundle_assets(
         assets.append(
             _source_observations(chunk, keys, f"{step}_sources", group_name, resource_key)
         )
-        assets.append(_bundles(chunk, keys, step, config, group_name, pool, resource_key))
+        assets.append(
+            _bundles(chunk, keys, step, config, group_name, pool, resource_key, drift)
+        )
     return assets
 
 
@@ -205,6 +210,7 @@ def _bundles(
     group_name: str,
     pool: str | None,
     resource_key: str,
+    drift: DriftCheck | None,
 ) -> dg.AssetsDefinition:
     """One step building or reusing the bundles of ``datasets``, each checked right after."""
     bundle_specs = [
@@ -224,7 +230,9 @@ def _bundles(
     @dg.multi_asset(
         specs=bundle_specs,
         check_specs=[
-            spec for ds in datasets for spec in check_specs(keys.bundle[ds.name], freshness=True)
+            spec
+            for ds in datasets
+            for spec in check_specs(keys.bundle[ds.name], freshness=True, drift=drift)
         ],
         name=name,
         can_subset=True,
@@ -266,7 +274,7 @@ def _bundles(
                     asset_key=key,
                 )
             yield from check_results(
-                key, store, ds.name, config.config_id, ds.current_data_id, wanted
+                key, store, ds.name, config.config_id, ds.current_data_id, wanted, drift
             )
         if failed:
             lines = "\n".join(f"- {name}: {why}" for name, why in failed.items())

@@ -10,6 +10,7 @@ from ..bundle.config import StatsConfig
 from .automation import new_versions_sensor, prewarm_schedule
 from .checks import bundle_checks, partitioned_bundle_checks
 from .datasets import DATASETS_PER_STEP, Dataset, dataset_bundle_assets, dataset_keys
+from .drift import DriftCheck
 from .frames import frame_bundle_asset
 from .naming import dataset_for_asset
 from .resource import BundleStoreResource
@@ -31,6 +32,7 @@ def buckaroo_definitions(
     resource_key: str = "buckaroo_store",
     automation_running: bool = False,
     datasets_per_step: int = DATASETS_PER_STEP,
+    drift: DriftCheck | None = None,
 ) -> dg.Definitions:
     """Bundle assets for declared ``datasets`` and for the outputs of existing ``frames`` assets.
 
@@ -39,6 +41,8 @@ def buckaroo_definitions(
     the new-versions sensor and the prewarm schedule as soon as the code
     location loads; by default they wait to be turned on in the UI.
     ``datasets_per_step`` bounds how many datasets one step (one multi-asset) holds.
+    ``drift`` (a :class:`DriftCheck`) adds a drift check to every dataset and
+    unpartitioned frame bundle: the new version against the previous one stored.
     """
     config = config or StatsConfig.from_project()
     assets: list[dg.AssetsDefinition] = []
@@ -49,6 +53,7 @@ def buckaroo_definitions(
         assets += dataset_bundle_assets(
             datasets, config=config, key_prefix=key_prefix, group_name=group_name,
             pool=pool, resource_key=resource_key, datasets_per_step=datasets_per_step,
+            drift=drift,
         )
         bundle_keys, source_keys = dataset_keys(datasets, [key_prefix])
         by_bundle_key = {bundle_keys[ds.name]: ds for ds in datasets}
@@ -79,6 +84,7 @@ def buckaroo_definitions(
                 bundle_checks(
                     asset.key, dataset, config_id=config.config_id,
                     name=f"{asset.key.to_python_identifier()}_checks", resource_key=resource_key,
+                    drift=drift,
                 )
             )
         else:
