@@ -30,9 +30,18 @@ from ..errors import PartialStatsError
 from ..stats.column_accumulator import ColumnAccumulator
 from ..version import STATS_ENGINE_VERSION
 from .builder import new_accumulator, producer, scan_source, stats_entries
+from .digests import framed, json_bytes, new_hash
 from .sources import open_source
 
-__all__ = ["FORMAT_VERSION", "PartialStats", "build_partial", "fragment_rows", "merge_partials"]
+__all__ = [
+    "FORMAT_VERSION",
+    "PartialStats",
+    "build_partial",
+    "folder_files",
+    "fragment_rows",
+    "fragments_data_id",
+    "merge_partials",
+]
 
 FORMAT_VERSION = 1
 _MAGIC = b"BAPS"
@@ -284,6 +293,38 @@ def fragment_rows(index: int, count: int, rows: int, block_rows: int) -> tuple[i
     start = index * blocks // count * block_rows
     stop = min(rows, (index + 1) * blocks // count * block_rows)
     return start, max(start, stop)
+
+
+def folder_files(source: str, *, storage_options: dict | None = None) -> list[tuple[str, str]]:
+    """(path relative to ``source``, URL) of every data file below a folder or prefix, by path.
+
+    The pieces of a dataset written as many files, in the order their paths sort.
+    Files and folders whose names start with ``.`` or ``_`` (``_SUCCESS``,
+    ``_metadata``, hidden files) are skipped, as pyarrow datasets skip them.
+    """
+    import fsspec.core
+
+    fs, root = fsspec.core.url_to_fs(source, **(storage_options or {}))
+    prefix = root.rstrip("/") + "/"
+    found = []
+    for path, info in fs.find(root, withdirs=False, detail=True).items():
+        relative = path[len(prefix) :] if path.startswith(prefix) else path
+        if info.get("type") == "directory" or any(
+            part.startswith((".", "_")) for part in relative.split("/")
+        ):
+            continue
+        found.append((relative, fs.unstrip_protocol(path)))
+    return sorted(found)
+
+
+def fragments_data_id(fragments: Sequence[tuple[str, str]]) -> str:
+    """The data_id of a dataset made of fragments: ``frag-`` and a digest of its ordered
+    (fragment id, content id) pairs, so it changes when any fragment is added, removed,
+    moved or changed."""
+    digest = new_hash(b"fragments:v1")
+    for fragment_id, content_id in fragments:
+        framed(digest, json_bytes([fragment_id, content_id]))
+    return "frag-" + digest.hexdigest()
 
 
 def _position(fragment: Any) -> tuple[int, int]:

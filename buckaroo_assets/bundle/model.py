@@ -35,6 +35,10 @@ class Bundle:
     """The dataset it was asked for or published as; set when read from a store."""
     created_at: _dt.datetime | None = None
     """When the store committed it; set when read from a store."""
+    partial: bool = False
+    """True for the first window of a build still in progress (``load_bundle(allow_partial=True)``):
+    its stats hold each column's label and types only, and ``rows`` is the source's row
+    count if it knew it up front, else the rows of the window."""
 
     @property
     def config_id(self) -> str:
@@ -153,9 +157,10 @@ class Bundle:
         return target
 
     def __repr__(self) -> str:
+        state = ", partial=True" if self.partial else ""
         return (
             f"Bundle(data_id={self.data_id!r}, config_id={self.config_id!r}, "
-            f"rows={self.meta.get('rows')}, columns={len(self.stats)})"
+            f"rows={self.meta.get('rows')}, columns={len(self.stats)}{state})"
         )
 
 

@@ -10,6 +10,7 @@ from .component import BuckarooBundles
 from .datasets import Dataset, dataset_bundle_assets, dataset_keys
 from .definitions import buckaroo_definitions
 from .drift import DriftCheck
+from .fragments import FragmentedDataset, fragmented_bundle_assets
 from .frames import frame_bundle_asset
 from .resource import BundleStoreResource, default_store_url
 
@@ -18,12 +19,14 @@ __all__ = [
     "BundleStoreResource",
     "Dataset",
     "DriftCheck",
+    "FragmentedDataset",
     "buckaroo_definitions",
     "bundle_checks",
     "dataset_bundle_assets",
     "dataset_keys",
     "default_store_url",
     "evaluate_bundle",
+    "fragmented_bundle_assets",
     "frame_bundle_asset",
     "new_versions_sensor",
     "partitioned_bundle_checks",

@@ -11,6 +11,7 @@ A data engineer who keeps a code location in ``dg`` layout adds a folder with a
         - name: events
           source: s3://bucket/events/
           storage_options: {anon: true}
+          fragments: files                # one step per file, then one merge step
       store:
         url: .buckaroo/store              # relative: resolved against this folder
       stats:
@@ -40,6 +41,7 @@ from ..changes.thresholds import DriftThresholds
 from .datasets import DATASETS_PER_STEP, Dataset, check_distinct_asset_names
 from .definitions import buckaroo_definitions
 from .drift import DriftCheck
+from .fragments import FragmentedDataset
 from .naming import asset_name
 from .resource import BundleStoreResource
 
@@ -99,6 +101,35 @@ class DatasetModel(dg.Resolvable, dg.Model):
         dict[str, Any], _doc("fsspec options used to read the source.")
     ] = Field(default_factory=dict)
     description: Annotated[str | None, _doc("Description of the bundle asset.")] = None
+    fragments: Annotated[
+        Literal["files"] | int | None,
+        _doc(
+            "Build fragment by fragment, one Dagster step each, then merge: 'files' makes each "
+            "data file of the source folder or prefix a fragment, an integer N >= 1 makes N "
+            "row ranges of the source file; absent or null: the source is built in one step."
+        ),
+    ] = None
+
+    @field_validator("fragments")
+    @classmethod
+    def _some_fragments(cls, fragments: str | int | None) -> str | int | None:
+        if isinstance(fragments, int) and fragments < 1:
+            raise ValueError(f"fragments must be 'files' or an integer >= 1, got {fragments}")
+        return fragments
+
+    def dataset(self, base: Path) -> Dataset | FragmentedDataset:
+        """The declared dataset, its relative local source resolved against ``base``."""
+        source = _resolve_local(self.source, base)
+        options = dict(self.storage_options)
+        if self.fragments is None:
+            return Dataset(self.name, source, storage_options=options, description=self.description)
+        return FragmentedDataset(
+            self.name,
+            source,
+            fragments=None if self.fragments == "files" else self.fragments,
+            storage_options=options,
+            description=self.description,
+        )
 
     @field_validator("name")
     @classmethod
@@ -273,15 +304,7 @@ class BuckarooBundles(dg.Component, dg.Resolvable, dg.Model):
 
     def build_definitions(self, base: Path) -> dg.Definitions:
         """The definitions, with relative local paths taken relative to ``base``."""
-        datasets = [
-            Dataset(
-                d.name,
-                _resolve_local(d.source, base),
-                storage_options=dict(d.storage_options),
-                description=d.description,
-            )
-            for d in self.datasets
-        ]
+        datasets = [d.dataset(base) for d in self.datasets]
         url = self.store.url
         if url is not None and not _URL.match(url):
             url = Path(_resolve_local(url, base)).as_uri()

@@ -11,6 +11,7 @@ from .automation import new_versions_sensor, prewarm_schedule
 from .checks import bundle_checks, partitioned_bundle_checks
 from .datasets import DATASETS_PER_STEP, Dataset, dataset_bundle_assets, dataset_keys
 from .drift import DriftCheck
+from .fragments import FragmentedDataset, fragmented_bundle_assets
 from .frames import frame_bundle_asset
 from .naming import dataset_for_asset
 from .resource import BundleStoreResource
@@ -19,7 +20,7 @@ __all__ = ["buckaroo_definitions"]
 
 
 def buckaroo_definitions(
-    datasets: Sequence[Dataset] = (),
+    datasets: Sequence[Dataset | FragmentedDataset] = (),
     frames: Sequence[dg.AssetsDefinition | dg.AssetSpec] = (),
     *,
     store: BundleStoreResource | None = None,
@@ -43,18 +44,29 @@ def buckaroo_definitions(
     ``datasets_per_step`` bounds how many datasets one step (one multi-asset) holds.
     ``drift`` (a :class:`DriftCheck`) adds a drift check to every dataset and
     unpartitioned frame bundle: the new version against the previous one stored.
+    A :class:`FragmentedDataset` among ``datasets`` becomes a graph-backed asset
+    with one step per fragment and a merge step; the sensor and the prewarm
+    schedule treat it like any dataset.
     """
     config = config or StatsConfig.from_project()
     assets: list[dg.AssetsDefinition] = []
     checks: list[dg.AssetChecksDefinition] = []
     sensors: list[dg.SensorDefinition] = []
     by_bundle_key: dict[dg.AssetKey, Dataset] = {}
-    if datasets:
+    whole = [ds for ds in datasets if isinstance(ds, Dataset)]
+    fragmented = [ds for ds in datasets if isinstance(ds, FragmentedDataset)]
+    if whole:
         assets += dataset_bundle_assets(
-            datasets, config=config, key_prefix=key_prefix, group_name=group_name,
+            whole, config=config, key_prefix=key_prefix, group_name=group_name,
             pool=pool, resource_key=resource_key, datasets_per_step=datasets_per_step,
             drift=drift,
         )
+    if fragmented:
+        assets += fragmented_bundle_assets(
+            fragmented, config=config, key_prefix=key_prefix, group_name=group_name,
+            pool=pool, resource_key=resource_key, drift=drift,
+        )
+    if datasets:
         bundle_keys, source_keys = dataset_keys(datasets, [key_prefix])
         by_bundle_key = {bundle_keys[ds.name]: ds for ds in datasets}
         if sensor_interval_seconds is not None:

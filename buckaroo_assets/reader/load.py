@@ -11,6 +11,7 @@ goes stale; only pointers ("the config last published for this data_id",
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,7 @@ import pyarrow as pa
 from ..bundle.config import StatsConfig
 from ..bundle.ids import validate_config_id, validate_data_id
 from ..bundle.model import Bundle
-from ..errors import BundleError, BundleMismatch, BundleNotFound
+from ..errors import BundleCorrupted, BundleError, BundleMismatch, BundleNotFound
 from ..store.bundle_store import BundleStore
 from ..store.locate import choose_store, open_store
 from ..store.packing import unpack_bundle
@@ -124,6 +125,7 @@ def load_bundle(
     schema: pa.Schema | None = None,
     cache: bool = True,
     timeout: float | None = None,
+    allow_partial: bool = False,
 ) -> Bundle:
     """Load a verified bundle by ``data_id`` or by ``dataset`` name.
 
@@ -135,25 +137,61 @@ def load_bundle(
     Raises ``BundleNotFound``, ``BundleMismatch``, ``BundleCorrupted``, or
     ``ValueError`` for an unsafe id (before any I/O).  Treat the result as
     read-only: it is shared with other callers.
+
+    With ``allow_partial``, when no complete bundle exists but a build of it
+    is in progress, its first window is returned as a bundle with
+    ``partial=True`` (stats: labels and types only; never cached).
     """
     st, config_id = _request(data_id, dataset, store, config, storage_options)
     if data_id is not None and config_id is not None:
         key = (data_id, config_id)
         if cache and (hit := _CACHE.peek(_cache_key(st, *key))) is not None:
             return _handshake(hit, schema, dataset)
-    try:
+
+    def complete() -> Bundle:
+        nonlocal key
         if data_id is None or config_id is None:
             key = st.resolve(data_id, config_id, dataset=dataset)
-        bundle = _CACHE.get(
+        return _CACHE.get(
             _cache_key(st, *key), lambda: _fetch(st, *key), use_cache=cache, timeout=timeout
         )
+
+    try:
+        bundle = complete()
     except BundleNotFound as exc:
+        building = _building(st, data_id, config_id, dataset)
+        if allow_partial and building is not None:
+            try:
+                return _handshake(st.get_partial(*building), schema, dataset)
+            except (BundleNotFound, BundleCorrupted):
+                with contextlib.suppress(BundleNotFound):  # the build committed meanwhile
+                    return _handshake(complete(), schema, dataset)
         if data_id is not None and config_id is not None:
             explained = _explain_missing(st, data_id, config_id, exc)
             if not isinstance(explained, BundleNotFound):
                 raise explained from None
-        raise _searched(exc, st, store, storage_options, data_id) from None
+        raise _searched(exc, st, store, storage_options, data_id, building) from None
     return _handshake(bundle, schema, dataset)
+
+
+def _building(
+    st: BundleStore, data_id: str | None, config_id: str | None, dataset: str | None
+) -> tuple[str, str] | None:
+    """The key of the newest live build a missed request names, if any (read on misses only).
+
+    One LIST of the builds in progress (of the data_id, when the request names one).
+    """
+    try:
+        if data_id is not None and config_id is not None:
+            entries = [e for e in st.in_progress(data_id) if e.config_id == config_id]
+        else:
+            entries = st.in_progress(data_id, dataset=dataset)
+            if config_id is not None:
+                entries = [e for e in entries if e.config_id == config_id]
+    except BundleError:
+        return None  # a miss stays a miss; the store's trouble shows on the next request
+    live = [e for e in entries if not e.stale]
+    return (live[0].data_id, live[0].config_id) if live else None
 
 
 def _searched(
@@ -162,13 +200,20 @@ def _searched(
     store: BundleStore | str | os.PathLike[str] | None,
     storage_options: dict[str, Any] | None,
     data_id: str | None,
+    building: tuple[str, str] | None,
 ) -> BundleNotFound:
-    """The same miss, saying how the store was chosen, and pointing at a dataset of that name."""
+    """The same miss, saying how the store was chosen, whether a build of it is in progress,
+    and pointing at a dataset of that name."""
     if isinstance(store, BundleStore):
         reason = "given explicitly"
     else:
         reason = choose_store(store, storage_options).reason
     message = f"{error} (store {reason})"
+    if building is not None:
+        message += (
+            f"; a build of ({building[0]}, {building[1]}) is in progress: its stats are not "
+            "ready yet, and load_bundle(..., allow_partial=True) returns its first rows"
+        )
     if data_id is not None:
         try:
             st.resolve(dataset=data_id)
@@ -197,11 +242,12 @@ async def aload_bundle(
     schema: pa.Schema | None = None,
     cache: bool = True,
     timeout: float | None = None,
+    allow_partial: bool = False,
 ) -> Bundle:
     """``load_bundle`` for asyncio: cache hits return at once, fetches run in a thread."""
     kwargs = dict(
         dataset=dataset, store=store, config=config, storage_options=storage_options,
-        schema=schema, cache=cache, timeout=timeout,
+        schema=schema, cache=cache, timeout=timeout, allow_partial=allow_partial,
     )
     st, config_id = _request(data_id, dataset, store, config, storage_options)
     if cache and data_id is not None and config_id is not None:

@@ -8,6 +8,8 @@ write the same content, so either manifest is a valid answer.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import hashlib
 import os
 import uuid
@@ -18,13 +20,23 @@ import fsspec
 from ..bundle import codec
 from ..bundle.ids import validate_config_id, validate_data_id
 from ..bundle.model import Bundle
-from ..errors import BundleCorrupted
+from ..errors import BundleCorrupted, BundleNotFound
 from .entries import BundleEntry, entry_from_manifest
 from .file_hashes import FileHashMemo
 from .layout import MANIFEST, Layout, pointer_label
 from .maintenance import StoreMaintenance
 from .objects import OBJECT_STORES, ObjectFiles, unavailable_as_store_error, utc_now
 from .packing import pack_bundle, read_manifest, unpack_bundle
+from .partial_state import (
+    PARTIAL_MARKER,
+    PARTIAL_WINDOW,
+    PartialEntry,
+    entry_from_marker,
+    partial_bundle,
+    partial_markers,
+    partial_objects,
+    read_marker,
+)
 from .pointers import dataset_pointers, pointer_bytes, read_pointer, read_pointers
 from .scan import scan
 
@@ -234,3 +246,86 @@ class BundleStore(StoreMaintenance):
     def list(self) -> list[BundleEntry]:
         """Every published bundle, oldest first; damaged manifests are left to ``verify``."""
         return scan(self.files, self.layout).entries
+
+    # ------------------------------------------------------------------ builds in progress
+
+    def put_partial(self, bundle: Bundle, *, build: str, dataset: str | None = None) -> PartialEntry:
+        """Publish the first window of a build in progress (window, then marker).
+
+        ``bundle`` is a partial bundle (``partial=True``: stats hold labels and
+        types only); ``build`` identifies the build, so a failed one removes
+        its own partial state and no other.  Nothing that reads bundles sees
+        it: see :mod:`.partial_state`.
+        """
+        if not bundle.partial:
+            raise ValueError("put_partial takes a partial bundle; publish a complete one with put")
+        validate_data_id(bundle.data_id)
+        validate_config_id(bundle.config_id)
+        if dataset is not None:
+            validate_data_id(dataset, what="dataset name")
+        marker, window = partial_objects(bundle, dataset=dataset, build=build, started_at=utc_now())
+        folder = self.layout.building(bundle.data_id, bundle.config_id)
+        self.files.write(f"{folder}/{PARTIAL_WINDOW}", window)
+        self.files.write(f"{folder}/{PARTIAL_MARKER}", marker)
+        return entry_from_marker(read_marker(marker, where=folder))
+
+    def get_partial(self, data_id: str, config_id: str) -> Bundle:
+        """The verified first window of a build in progress, as a bundle with ``partial=True``.
+
+        ``BundleNotFound`` when no build of this key is in progress, or when
+        its partial state is stale (see ``STALE_AFTER``); ``BundleCorrupted``
+        when the marker and window disagree.
+        """
+        folder = self.layout.building(validate_data_id(data_id), validate_config_id(config_id))
+        missing = f"no build of ({data_id}, {config_id}) in progress in {self.url}"
+        marker = read_marker(self.files.cat(f"{folder}/{PARTIAL_MARKER}", missing), where=folder)
+        entry = entry_from_marker(marker)
+        if (entry.data_id, entry.config_id) != (data_id, config_id):
+            raise BundleCorrupted(f"{folder}: partial-state marker names another bundle")
+        if entry.stale:
+            raise BundleNotFound(
+                f"the build of ({data_id}, {config_id}) in {self.url} started at "
+                f"{entry.started_at.isoformat()} and never finished: its partial state is stale"
+            )
+        window = self.files.cat(f"{folder}/{PARTIAL_WINDOW}", missing)
+        return partial_bundle(marker, window, where=folder)
+
+    def in_progress(
+        self, data_id: str | None = None, *, dataset: str | None = None
+    ) -> builtins.list[PartialEntry]:
+        """Builds with a partial state (of one data_id, or one dataset), newest first.
+
+        Stale ones are included (``entry.stale``); unreadable markers are left to ``gc``.
+        """
+        if data_id is not None:
+            validate_data_id(data_id)
+        if dataset is not None:
+            validate_data_id(dataset, what="dataset name")
+        found = partial_markers(self.files, self.files.find(self.layout.building(data_id)))
+        entries = [e for e in found.values() if e is not None]
+        if dataset is not None:
+            entries = [e for e in entries if e.dataset == dataset]
+        return sorted(entries, key=lambda e: e.started_at, reverse=True)
+
+    def remove_partial(self, data_id: str, config_id: str, *, build: str | None = None) -> bool:
+        """Remove a partial state (marker first); with ``build``, only that build's own.
+
+        Returns whether a marker was removed.  A window without a marker (its
+        build stopped between the two writes) is removed whatever ``build`` says.
+        """
+        folder = self.layout.building(validate_data_id(data_id), validate_config_id(config_id))
+        marker = f"{folder}/{PARTIAL_MARKER}"
+        raw = self.files.read_if_any(marker)
+        if build is not None and raw is not None:
+            try:
+                if read_marker(raw, where=folder)["build"] != build:
+                    return False  # another build's, in progress
+            except BundleCorrupted:
+                return False  # left for gc
+        self.files.remove(marker)  # no longer served from here on
+        self.files.remove(f"{folder}/{PARTIAL_WINDOW}")
+        if not self.files.atomic:
+            for empty in (folder, self.layout.building(data_id)):
+                with contextlib.suppress(OSError):
+                    self.fs.rmdir(empty)
+        return raw is not None

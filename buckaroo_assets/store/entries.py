@@ -6,6 +6,8 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from .partial_state import PartialEntry
+
 __all__ = ["BundleEntry", "Damage", "GcReport", "VerifyReport", "entry_from_manifest"]
 
 
@@ -74,6 +76,8 @@ class VerifyReport:
     checked: int = 0
     damaged: list[Damage] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
+    # Builds in progress (partial states, see store.partial_state): never bundles, never damage.
+    building: list[PartialEntry] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -8,6 +8,10 @@ Layout under the store root (``v1`` is the layout version)::
     v1/datasets/<name>/latest.json                       newest bundle of a named dataset
     v1/datasets/<name>/config-<config_id>.json           newest bundle of it under one config
     v1/file-hashes/<digest>.json                         remembered hashes of local sources
+    v1/building/<data_id>/<config_id>/window.bin         first rows of a build in progress
+    v1/building/<data_id>/<config_id>/partial.json       its marker (see :mod:`.partial_state`)
+    v1/partials/<dataset>/<fragment id>/<config_id>/<content id>.partial
+                                                         one fragment's partial stats
 """
 
 from __future__ import annotations
@@ -15,11 +19,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["LATEST", "LAYOUT", "MANIFEST", "TEMP_MARK", "Layout", "PointerScope", "pointer_label"]
+__all__ = [
+    "LATEST",
+    "LAYOUT",
+    "MANIFEST",
+    "PARTIAL_SUFFIX",
+    "TEMP_MARK",
+    "Layout",
+    "PointerScope",
+    "pointer_label",
+]
 
 LAYOUT = "v1"
 MANIFEST = "manifest.json"
 LATEST = "latest.json"
+PARTIAL_SUFFIX = ".partial"
 TEMP_MARK = ".tmp-"  # in the name of an object being written on a filesystem without atomic puts
 _CONFIG_POINTER = re.compile(r"config-([0-9a-f]{32})\.json", re.ASCII)
 
@@ -58,6 +72,18 @@ class Layout:
 
     def file_hashes(self) -> str:
         return f"{self.base}/file-hashes"
+
+    def building(self, data_id: str | None = None, config_id: str | None = None) -> str:
+        """Where builds in progress keep their partial state: all, one data_id's, or one key's."""
+        return "/".join([f"{self.base}/building", *filter(None, (data_id, config_id))])
+
+    def partials(self, dataset: str | None = None) -> str:
+        """Every dataset's partials, or one dataset's."""
+        base = f"{self.base}/partials"
+        return base if dataset is None else f"{base}/{dataset}"
+
+    def partial(self, dataset: str, fragment_id: str, config_id: str, content_id: str) -> str:
+        return f"{self.partials(dataset)}/{fragment_id}/{config_id}/{content_id}{PARTIAL_SUFFIX}"
 
     def pointer_scope(self, path: str) -> PointerScope | None:
         """What the pointer at ``path`` may name.

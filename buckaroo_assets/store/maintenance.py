@@ -15,9 +15,10 @@ from typing import Any
 from ..bundle.ids import validate_config_id, validate_data_id
 from ..errors import BundleCorrupted, BundleNotFound
 from .entries import BundleEntry, Damage, GcReport, VerifyReport
-from .layout import MANIFEST, Layout, pointer_label
-from .objects import ObjectFiles, utc_now
+from .layout import MANIFEST, PARTIAL_SUFFIX, TEMP_MARK, Layout, pointer_label
+from .objects import ObjectFiles, modified, utc_now
 from .packing import read_manifest
+from .partial_state import abandoned_files, partial_markers
 from .pointers import dataset_pointers, pointer_bytes, read_pointer, read_pointers
 from .scan import leftovers, scan
 
@@ -38,7 +39,8 @@ class StoreMaintenance:
         Damage: a manifest or pack that fails verification, a pointer that
         cannot be read or names a bundle that is not published.  Leftovers
         (packs no manifest names, temporary files) younger than ``grace`` may
-        belong to a write in progress and are not reported.
+        belong to a write in progress and are not reported.  Builds in progress
+        (partial states) are listed in ``building``, stale or not; never checked as bundles.
         """
         found = scan(self.files, self.layout)
         report = VerifyReport(checked=len(found.entries) + len(found.damaged))
@@ -63,7 +65,8 @@ class StoreMaintenance:
                 report.damaged.append(
                     Damage(path, "pointer names a bundle that is not published", *key)
                 )
-        report.orphans = leftovers(found, grace)
+        report.orphans = sorted(leftovers(found, grace) + self._partial_leftovers(grace))
+        report.building = self.in_progress()
         return report
 
     def delete(self, data_id: str, config_id: str, *, force: bool = False) -> bool:
@@ -143,7 +146,8 @@ class StoreMaintenance:
         ``older_than`` removes only bundles created before ``now - older_than``
         (with ``keep_latest`` both must hold; alone, it applies to every bundle).
         Packs no manifest names and temporary files are removed once older
-        than ``grace`` (a write in progress is younger).
+        than ``grace`` (a write in progress is younger); partial states of builds
+        started more than ``STALE_AFTER`` ago (killed ones), whatever ``grace`` says.
         """
         if keep_latest is None and older_than is None:
             raise ValueError("gc needs keep_latest and/or older_than")
@@ -152,16 +156,46 @@ class StoreMaintenance:
         found = scan(self.files, self.layout)
         cutoff = None if older_than is None else utc_now() - older_than
         # Leftovers from the scan, before removing bundles, whose packs are not leftovers.
-        report = GcReport(dry_run=dry_run, removed_files=leftovers(found, grace))
+        report = GcReport(
+            dry_run=dry_run,
+            removed_files=sorted(leftovers(found, grace) + self._partial_leftovers(grace)),
+        )
         for entry in collectable(found.entries, keep_latest, cutoff):
             report.removed.append(entry)
             if not dry_run:
                 self._remove_bundle(entry.data_id, entry.config_id)
         report.kept = len(found.entries) - len(report.removed)
+        building = self.files.find(self.layout.building())
+        report.removed_files += abandoned_files(building, partial_markers(self.files, building))
         if not dry_run:
             for path in report.removed_files:
                 self.files.remove(path)
         return report
+
+    def _partial_leftovers(self, grace: _dt.timedelta) -> list[str]:
+        """Partials older than ``grace`` that a newer one of the same fragment and config
+        superseded (the fragment's content changed), and interrupted partial writes.
+
+        The newest partial of each fragment and config is kept: it is what the next
+        merge reuses. Removing a partial costs at most its rebuild, never a wrong bundle.
+        """
+        cutoff = utc_now() - grace
+        found: list[str] = []
+        by_folder: dict[str, list[tuple[_dt.datetime, str]]] = {}
+        for path, info in self.files.find(self.layout.partials()).items():
+            folder, name = path.rsplit("/", 1)
+            changed = modified(info)
+            if changed is None:
+                continue
+            if TEMP_MARK in name:
+                if changed < cutoff:
+                    found.append(path)
+            elif name.endswith(PARTIAL_SUFFIX):
+                by_folder.setdefault(folder, []).append((changed, path))
+        for written in by_folder.values():
+            written.sort()
+            found += [path for changed, path in written[:-1] if changed < cutoff]
+        return found
 
 
 def collectable(

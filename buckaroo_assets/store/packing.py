@@ -39,7 +39,10 @@ __all__ = [
     "Packed",
     "pack_bundle",
     "read_manifest",
+    "read_window",
+    "schema_b64",
     "unpack_bundle",
+    "window_bytes",
 ]
 
 FORMAT_NAME = "buckaroo-assets.bundle"
@@ -66,7 +69,7 @@ def _sha256(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _window_bytes(window: pa.Table) -> tuple[bytes, str]:
+def window_bytes(window: pa.Table) -> tuple[bytes, str]:
     """Parquet under neutral column keys (labels may repeat or not be strings).
 
     Parquet cannot hold every Arrow type, and gives some back as another type
@@ -80,7 +83,7 @@ def _window_bytes(window: pa.Table) -> tuple[bytes, str]:
     try:
         pq.write_table(keyed, sink, compression="zstd", store_schema=True)
         data = sink.getvalue().to_pybytes()
-        _read_window(memoryview(data), _PARQUET, window.schema)
+        read_window(memoryview(data), _PARQUET, window.schema)
         return data, _PARQUET
     except (pa.ArrowException, OSError):  # Parquet's writer refuses some types with OSError
         sink = pa.BufferOutputStream()
@@ -89,7 +92,7 @@ def _window_bytes(window: pa.Table) -> tuple[bytes, str]:
         return sink.getvalue().to_pybytes(), _ARROW_STREAM
 
 
-def _schema_b64(schema: pa.Schema) -> str:
+def schema_b64(schema: pa.Schema) -> str:
     return base64.b64encode(schema.serialize().to_pybytes()).decode("ascii")
 
 
@@ -97,7 +100,7 @@ def pack_bundle(bundle: Bundle, *, dataset: str | None = None) -> Packed:
     """Serialise a bundle into its pack and the manifest that commits it."""
     validate_data_id(bundle.data_id)
     parts: list[tuple[str, bytes, str]] = [("stats", codec.dumps(bundle.stats), _JSON)]
-    window, media_type = _window_bytes(bundle.first_window)
+    window, media_type = window_bytes(bundle.first_window)
     parts.append(("window", window, media_type))
     pack = b"".join(data for _, data, _ in parts)
     pack_name = f"pack-{_sha256(pack)[:32]}.bin"
@@ -122,7 +125,7 @@ def pack_bundle(bundle: Bundle, *, dataset: str | None = None) -> Packed:
         "columns": len(bundle.stats),
         "window_rows": bundle.first_window.num_rows,
         "schema": [{"name": f.name, "type": str(f.type)} for f in schema],
-        "arrow_schema": _schema_b64(schema),
+        "arrow_schema": schema_b64(schema),
         "meta": bundle.meta,
         "pack": {"name": pack_name, "size": len(pack)},
         "parts": listed,
@@ -221,7 +224,7 @@ def _part(manifest: dict[str, Any], pack: bytes, name: str, where: str) -> tuple
     raise BundleCorrupted(f"{where}: manifest lists no part {name!r}")
 
 
-def _read_window(data: memoryview, media_type: str, schema: pa.Schema) -> pa.Table:
+def read_window(data: memoryview, media_type: str, schema: pa.Schema) -> pa.Table:
     """The window part as a table of the manifest's schema.
 
     Parquet gives a few types back in another form (``timestamp[s]`` as
@@ -267,7 +270,7 @@ def unpack_bundle(manifest: dict[str, Any], pack: bytes, *, where: str) -> Bundl
         window_bytes, media_type = _part(manifest, pack, "window", where)
         stats = codec.loads(bytes(stats_bytes))
         schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(manifest["arrow_schema"])))
-        window = _read_window(window_bytes, media_type, schema)
+        window = read_window(window_bytes, media_type, schema)
         config = StatsConfig.from_dict(manifest["config"])
     except BundleCorrupted:
         raise

@@ -20,6 +20,7 @@ HEADER_CSS = """
 .ba-header .ba-dataset { font-weight: 600; font-size: 15px; }
 .ba-header code { font-size: 12px; }
 .ba-header .ba-approx { color: #8a5a00; }
+.ba-header .ba-building { color: #7a3e00; background: #fff3cd; padding: 0 6px; border-radius: 3px; }
 """
 
 
@@ -28,19 +29,29 @@ def _when(moment: _dt.datetime) -> str:
 
 
 def page_header(bundle: Bundle, rows_shown: int) -> str:
-    """The header's HTML (escaped): dataset, data_id, rows shown of total, build, estimates."""
+    """The header's HTML (escaped): dataset, data_id, rows shown of total, build, estimates.
+
+    A partial bundle (a build in progress) says so first: its rows are real, its stats not there yet.
+    """
     total = bundle.rows
-    rows = (
-        f"all {human_number(total)} rows"
-        if rows_shown >= total
-        else f"first {human_number(rows_shown)} of {human_number(total)} rows"
-    )
+    if bundle.partial and "rows" not in bundle.meta:
+        rows = f"first {human_number(rows_shown)} rows (total not known yet)"
+    elif rows_shown >= total:
+        rows = f"all {human_number(total)} rows"
+    else:
+        rows = f"first {human_number(rows_shown)} of {human_number(total)} rows"
     parts = [
         f'<span class="ba-dataset">{html.escape(bundle.dataset or "bundle")}</span>',
         f'<span>version <code class="ba-data-id">{html.escape(bundle.data_id)}</code></span>',
         f'<span class="ba-rows">{rows}</span>',
         f"<span>{human_number(len(bundle.stats))} columns</span>",
     ]
+    if bundle.partial:
+        started = bundle.meta.get("started_at")
+        since = f" (build started {_when(_dt.datetime.fromisoformat(started))})" if started else ""
+        parts.insert(0, '<span class="ba-building" role="status">building: stats not ready yet; '
+                        f"rows shown from the partial window{since}</span>")
+        return f'<header class="ba-header ba-partial">{"".join(parts)}</header>'
     built = []
     if bundle.created_at is not None:
         built.append(f"built {_when(bundle.created_at)}")

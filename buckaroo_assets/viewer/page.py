@@ -51,7 +51,7 @@ _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="viewport" content="width=device-width, initial-scale=1">{refresh}
 <title>{title}</title>
 {css}
 <style>html, body {{ margin: 0; padding: 0; height: 100%; }}
@@ -93,9 +93,14 @@ def bundle_page(
     *,
     title: str | None = None,
     assets_url: str | None = None,
+    refresh: int | None = None,
     **display: Any,
 ) -> str:
-    """A bundle's viewer page: the header line, then Buckaroo's grid of its first window."""
+    """A bundle's viewer page: the header line, then Buckaroo's grid of its first window.
+
+    ``refresh`` (seconds) makes the page reload itself: the server sets it on
+    the pages of builds in progress, until the complete bundle is there.
+    """
     shown = Display(**display)
     artifact = buckaroo_artifact(bundle, embed_type, shown)
     rows = bundle.first_window.num_rows
@@ -105,15 +110,22 @@ def bundle_page(
         title=title or bundle.dataset or bundle.data_id,
         assets_url=assets_url,
         header=page_header(bundle, rows),
+        refresh=refresh,
     )
 
 
 def render_page(
-    artifact: dict[str, Any], *, title: str, assets_url: str | None = None, header: str = ""
+    artifact: dict[str, Any],
+    *,
+    title: str,
+    assets_url: str | None = None,
+    header: str = "",
+    refresh: int | None = None,
 ) -> str:
     """One HTML page; the viewer files are inlined, or linked under ``assets_url``.
 
-    ``header`` is trusted HTML shown above the grid (see :func:`page_header`).
+    ``header`` is trusted HTML shown above the grid (see :func:`page_header`);
+    ``refresh`` reloads the page every that many seconds.
     """
     if assets_url is None:
         css_text = viewer_file("static-embed.css").read_text(encoding="utf-8")
@@ -127,6 +139,8 @@ def render_page(
     payload = json.dumps(artifact, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     payload = _JSON_UNSAFE.sub(lambda m: _JSON_ESCAPES[m.group()], payload)
     style = HEADER_CSS + _STATIC_CSS if header else _STATIC_CSS
+    reload = "" if refresh is None else f'\n<meta http-equiv="refresh" content="{int(refresh)}">'
     return _PAGE.format(
-        title=html.escape(title), css=css, js=js, artifact=payload, header=header, style=style
+        title=html.escape(title), css=css, js=js, artifact=payload, header=header, style=style,
+        refresh=reload,
     )

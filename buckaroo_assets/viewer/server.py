@@ -2,7 +2,7 @@
 
 Routes (GET and HEAD only)::
 
-    /                                            index of stored bundles (HTML)
+    /                                            index of stored bundles and builds in progress
     /index.json                                  the same as JSON
     /datasets/<name>                             redirect to the dataset's latest bundle page
     /bundles/<data_id>/<config_id>               viewer page (?embed=DFViewer|Buckaroo)
@@ -21,6 +21,11 @@ block, so they run on ``workers`` threads while the loop keeps answering.
 Every path segment is checked against the id rules before the store is
 touched, so no request can name anything outside the store's bundles.
 Bundles come through the reader's verified, byte-bounded cache.
+
+Rows first: while a bundle is being built, its page (and ``stats.json``,
+``window.parquet``) serve the build's partial state — the first rows, a
+"building" banner, no stats — uncached, and the page reloads itself every
+few seconds until the complete bundle is committed.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ from ..errors import (
 )
 from ..reader.load import load_bundle
 from ..store import BundleEntry, BundleStore
+from ..store.partial_state import PartialEntry
 from ..units import human_age
 from .artifact import EMBED_TYPES, json_safe
 from .page import VIEWER_FILES, bundle_page, viewer_file
@@ -78,6 +84,7 @@ _SHUTDOWN_SECONDS = 1.0  # grace for responses under way at shutdown (aiohttp wa
 _BACKLOG = 128
 _PAGE_CACHE = 32  # rendered pages kept; bundles are immutable, so pages are too
 _INDEX_SECONDS = 5.0  # the index lists every manifest: reuse one listing this long
+_REFRESH_SECONDS = 5  # a build's page reloads itself this often until its bundle is complete
 _MAX_ROW_DIGITS = 18  # any row number fits; more digits are not one
 _MAX_QUERY_FIELDS = 10
 _LOGGED_TARGET = 200  # characters of a request target an access-log line keeps
@@ -148,7 +155,7 @@ class BundleServer:
         self._header_timeout = header_timeout
         self._max_connections = max_connections
         self._pages: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
-        self._index: tuple[float, list[BundleEntry]] | None = None
+        self._index: tuple[float, list[BundleEntry], list[PartialEntry]] | None = None
         self._lock = threading.Lock()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.create_server((host, port), family=family, backlog=_BACKLOG)
@@ -204,31 +211,51 @@ class BundleServer:
 
     def entries(self) -> list[BundleEntry]:
         """Every stored bundle, newest first (one listing reused for a few seconds)."""
+        return self._listing()[0]
+
+    def builds(self) -> list[PartialEntry]:
+        """Builds in progress whose bundle is not committed yet, newest first (stale ones left out)."""
+        return self._listing()[1]
+
+    def _listing(self) -> tuple[list[BundleEntry], list[PartialEntry]]:
         with self._lock:
             if self._index and time.monotonic() - self._index[0] < _INDEX_SECONDS:
-                return self._index[1]
+                return self._index[1], self._index[2]
         entries = sorted(self.store.list(), key=lambda e: e.created_at, reverse=True)
+        done = {(e.data_id, e.config_id) for e in entries}
+        builds = [
+            b for b in self.store.in_progress()
+            if not b.stale and (b.data_id, b.config_id) not in done
+        ]
         with self._lock:
-            self._index = (time.monotonic(), entries)
-        return entries
+            self._index = (time.monotonic(), entries, builds)
+        return entries, builds
 
-    def page(self, data_id: str, config_id: str, embed_type: str) -> bytes:
-        """A bundle's viewer page, rendered once and kept among the most recent."""
+    def page(self, data_id: str, config_id: str, embed_type: str) -> tuple[bytes, bool]:
+        """A bundle's viewer page and whether it is a build's partial page.
+
+        Complete bundles' pages are rendered once and kept among the most
+        recent; a partial page is rendered afresh, reloading itself.
+        """
         key = (data_id, config_id, embed_type)
         with self._lock:
             if key in self._pages:
                 self._pages.move_to_end(key)
-                return self._pages[key]
+                return self._pages[key], False
         bundle = self.bundle(data_id, config_id)
+        if bundle.partial:
+            page = bundle_page(bundle, embed_type, assets_url="/static", refresh=_REFRESH_SECONDS)
+            return page.encode(), True
         body = bundle_page(bundle, embed_type, assets_url="/static").encode()
         with self._lock:
             self._pages[key] = body
             while len(self._pages) > _PAGE_CACHE:
                 self._pages.popitem(last=False)
-        return body
+        return body, False
 
     def bundle(self, data_id: str, config_id: str) -> Bundle:
-        return load_bundle(data_id, store=self.store, config=config_id)
+        """The complete bundle, or while it is being built its partial one (``bundle.partial``)."""
+        return load_bundle(data_id, store=self.store, config=config_id, allow_partial=True)
 
     # ------------------------------------------------------------ serving
 
@@ -296,9 +323,9 @@ class BundleServer:
         except ValueError:
             raise _HttpError(HTTPStatus.BAD_REQUEST, "too many query parameters") from None
         if segments in ([""], []):
-            return lambda: _ok(_index_html(self.entries()), _HTML, 5)
+            return lambda: _ok(_index_html(*self._listing()), _HTML, 5)
         if segments == ["index.json"]:
-            return lambda: _ok(_index_json(self.entries()), "application/json", 5)
+            return lambda: _ok(_index_json(*self._listing()), "application/json", 5)
         if segments == ["favicon.ico"]:  # browsers ask; an error here would reach their console
             return _Reply(HTTPStatus.NO_CONTENT, b"", "image/x-icon", {"Cache-Control": "max-age=86400"})
         if len(segments) == 2 and segments[0] == "static" and segments[1] in VIEWER_FILES:
@@ -326,7 +353,16 @@ class BundleServer:
         return _ok(changes.to_html().encode(), _HTML, 300)
 
     def _latest(self, name: str, query_string: str) -> _Reply:
-        data_id, config_id = _found(lambda: self.store.resolve(dataset=name))
+        def resolve() -> tuple[str, str]:
+            try:
+                return self.store.resolve(dataset=name)
+            except BundleNotFound:  # never published yet: the page of its first build, if one runs
+                builds = [b for b in self.store.in_progress(dataset=name) if not b.stale]
+                if not builds:
+                    raise
+                return builds[0].data_id, builds[0].config_id
+
+        data_id, config_id = _found(resolve)
         target = f"/bundles/{quote(data_id)}/{quote(config_id)}"
         if query_string:  # ?embed=... applies to the page redirected to
             target += f"?{query_string}"
@@ -339,9 +375,19 @@ class BundleServer:
             embed = query.get("embed", ["DFViewer"])[-1]
             if embed not in EMBED_TYPES:
                 raise _HttpError(HTTPStatus.BAD_REQUEST, f"embed must be one of {EMBED_TYPES}")
-            return lambda: _ok(_found(lambda: self.page(data_id, config_id, embed)), _HTML, 300)
+
+            def page() -> _Reply:
+                body, partial = _found(lambda: self.page(data_id, config_id, embed))
+                return _ok(body, _HTML, None if partial else 300)
+
+            return page
         if rest == ["stats.json"]:
-            return lambda: _ok(_stats_json(self._loaded(data_id, config_id)), "application/json", 300)
+
+            def stats() -> _Reply:
+                bundle = self._loaded(data_id, config_id)
+                return _ok(_stats_json(bundle), "application/json", None if bundle.partial else 300)
+
+            return stats
         if rest == ["window.parquet"]:
             start = _row_number(query, "start") or 0
             end = _row_number(query, "end")
@@ -350,8 +396,10 @@ class BundleServer:
                 import pyarrow.parquet as pq
 
                 buffer = io.BytesIO()
-                pq.write_table(self._loaded(data_id, config_id).window(start, end), buffer)
-                return _ok(buffer.getvalue(), "application/vnd.apache.parquet", 300)
+                bundle = self._loaded(data_id, config_id)
+                pq.write_table(bundle.window(start, end), buffer)
+                max_age = None if bundle.partial else 300
+                return _ok(buffer.getvalue(), "application/vnd.apache.parquet", max_age)
 
             return window
         raise _HttpError(HTTPStatus.NOT_FOUND, "not found")
@@ -438,8 +486,10 @@ class _ProtocolLog(logging.LoggerAdapter):  # type: ignore[type-arg]
             self.error(msg, *args, exc_info=exc_info, **kwargs)
 
 
-def _ok(body: bytes, content_type: str, max_age: int) -> _Reply:
-    return _Reply(HTTPStatus.OK, body, content_type, {"Cache-Control": f"max-age={max_age}"})
+def _ok(body: bytes, content_type: str, max_age: int | None) -> _Reply:
+    """A 200; ``max_age=None`` for what changes soon (a build's partial state): never cached."""
+    cache = "no-store" if max_age is None else f"max-age={max_age}"
+    return _Reply(HTTPStatus.OK, body, content_type, {"Cache-Control": cache})
 
 
 def _shown(target: str) -> str:
@@ -493,6 +543,7 @@ def _stats_json(bundle: Bundle) -> bytes:
     payload = {
         "data_id": bundle.data_id,
         "config_id": bundle.config_id,
+        "partial": bundle.partial,
         "rows": bundle.rows,
         "columns": len(bundle.stats),
         "meta": json_safe(bundle.meta),
@@ -510,10 +561,15 @@ def _is_latest(entry: BundleEntry) -> bool:
     return entry.dataset is not None and entry.dataset in entry.pinned_by
 
 
-def _index_json(entries: list[BundleEntry]) -> bytes:
+def _index_json(entries: list[BundleEntry], builds: list[PartialEntry]) -> bytes:
     listed = [
-        {**e.to_json(), "latest": _is_latest(e), "page": f"/bundles/{e.data_id}/{e.config_id}"}
+        {**e.to_json(), "state": "complete", "latest": _is_latest(e),
+         "page": f"/bundles/{e.data_id}/{e.config_id}"}
         for e in entries
+    ]  # fmt: skip
+    listed += [
+        {**b.to_json(), "latest": False, "page": f"/bundles/{b.data_id}/{b.config_id}"}
+        for b in builds
     ]
     return json.dumps(listed, indent=1).encode()
 
@@ -528,10 +584,29 @@ def _previous_versions(entries: list[BundleEntry]) -> dict[str, str]:
     return previous
 
 
-def _index_html(entries: list[BundleEntry]) -> bytes:
+def _build_row(build: PartialEntry, now: _dt.datetime) -> str:
+    """A build in progress: its page shows the first rows until the bundle is committed."""
+    link = f"/bundles/{build.data_id}/{build.config_id}"
+    total = "?" if build.rows_total is None else f"{build.rows_total:,}"
+    return (
+        "<tr>"
+        f"<td>{html.escape(build.dataset or '-')}</td>"
+        f'<td><a href="{html.escape(link)}">{html.escape(build.data_id)}</a>'
+        ' <span class="building" title="stats not ready yet: its page shows the first rows">'
+        "building</span></td>"
+        f"<td><code>{html.escape(build.config_id[:8])}</code></td>"
+        f'<td class="n">{total}</td><td class="n">{build.columns:,}</td>'
+        f'<td class="n" title="{html.escape(build.started_at.isoformat())}">'
+        f"started {human_age(now - build.started_at)} ago</td>"
+        f'<td><a href="{html.escape(link)}?embed=Buckaroo">Buckaroo</a></td>'
+        "</tr>"
+    )
+
+
+def _index_html(entries: list[BundleEntry], builds: list[PartialEntry]) -> bytes:
     now = _dt.datetime.now(_dt.UTC)
     previous = _previous_versions(entries)
-    rows = []
+    rows = [_build_row(b, now) for b in builds]
     for e in entries:
         link = f"/bundles/{e.data_id}/{e.config_id}"
         changes = ""
@@ -562,7 +637,8 @@ def _index_html(entries: list[BundleEntry]) -> bytes:
 <style>body {{ font-family: sans-serif; margin: 2em; }} table {{ border-collapse: collapse; }}
 td, th {{ padding: 0.25em 0.8em; border-bottom: 1px solid #ddd; text-align: left; }}
 .n {{ text-align: right; }}
-.latest {{ font-size: 0.8em; padding: 0 0.4em; border-radius: 0.6em; background: #dfd; }}</style></head>
+.latest {{ font-size: 0.8em; padding: 0 0.4em; border-radius: 0.6em; background: #dfd; }}
+.building {{ font-size: 0.8em; padding: 0 0.4em; border-radius: 0.6em; background: #fff3cd; }}</style></head>
 <body><h1>Bundles</h1>
 <table><thead><tr><th>dataset</th><th>version (data_id)</th><th>config</th><th class="n">rows</th>
 <th class="n">columns</th><th class="n">age</th><th>view</th></tr></thead>
