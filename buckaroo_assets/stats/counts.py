@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .frequent import sorted_counts
+
 
 class NumpyCounts:
     """Sorted distinct values with their counts, for ints, floats and time ticks."""
@@ -38,18 +40,16 @@ class NumpyCounts:
         dense = _dense_block(values)
         if dense is not None:
             return _present(dense[1], values.dtype.type(dense[0]))
-        ordered = np.sort(values)
-        starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
-        counts = np.diff(np.append(starts, len(ordered))).astype(np.int64)
-        return ordered[starts], counts
+        return sorted_counts(np.sort(values))
 
-    def add_values(self, values: np.ndarray) -> None:
-        """Count one block of values (nulls already removed)."""
+    def add_values(self, values: np.ndarray, extremes: tuple[Any, Any] | None = None) -> None:
+        """Count one block of values (nulls already removed); ``extremes``, the block's
+        min and max when the caller knows them already."""
         if len(values) == 0:
             return
-        dense = _dense_block(values)
+        dense = _dense_block(values, extremes)
         if dense is None:
-            self.add_counts(*self.of_block(values))
+            self.add_counts(*sorted_counts(np.sort(values)))
         elif not self._into_table(*dense):
             self.add_counts(*_present(dense[1], values.dtype.type(dense[0])))
 
@@ -100,6 +100,9 @@ class NumpyCounts:
                 return
         if not parts:
             return
+        if len(parts) == 1:  # already sorted and distinct
+            self.values, self.counts = parts[0]
+            return
         values = np.concatenate([v for v, _ in parts])
         counts = np.concatenate([c for _, c in parts])
         order = np.argsort(values, kind="stable")
@@ -120,8 +123,18 @@ class NumpyCounts:
     def ranked(self, k: int) -> tuple[list[Any], np.ndarray]:
         """Top-k values by count, ties broken by ascending value."""
         self.consolidate()
-        order = np.lexsort((self.values, -self.counts))[:k]
-        return [v.item() for v in self.values[order]], self.counts[order]
+        counts = self.counts
+        if 0 < k < len(counts):
+            # Only counts above the k-th largest, and the first (smallest) values that
+            # equal it, can rank: values are ascending, so ties go by position.
+            floor = np.partition(counts, len(counts) - k)[len(counts) - k]
+            above = np.flatnonzero(counts > floor)
+            tied = np.flatnonzero(counts == floor)[: k - len(above)]
+            candidates = np.sort(np.concatenate([above, tied]))
+        else:
+            candidates = np.arange(len(counts))
+        order = candidates[np.argsort(-counts[candidates], kind="stable")[:k]]
+        return [v.item() for v in self.values[order]], counts[order]
 
 
 def _dense_enough(lo: int, hi: int, n: int) -> bool:
@@ -129,14 +142,17 @@ def _dense_enough(lo: int, hi: int, n: int) -> bool:
     return hi - lo < 4 * n + 1024
 
 
-def _dense_block(values: np.ndarray) -> tuple[int, np.ndarray] | None:
+def _dense_block(
+    values: np.ndarray, extremes: tuple[Any, Any] | None = None
+) -> tuple[int, np.ndarray] | None:
     """(lo, counts of lo, lo + 1, ..., hi) for an integer block of compact range, else None."""
     if values.dtype.kind not in "iu":
         return None
-    lo, hi = int(values.min()), int(values.max())
+    lo, hi = (int(values.min()), int(values.max())) if extremes is None else map(int, extremes)
     if not _dense_enough(lo, hi, len(values)):
         return None
-    return lo, np.bincount((values - values.dtype.type(lo)).astype(np.intp), minlength=hi - lo + 1)
+    offsets = (values - values.dtype.type(lo)).astype(np.intp, copy=False)
+    return lo, np.bincount(offsets, minlength=hi - lo + 1)
 
 
 def _present(dense: np.ndarray, base: np.generic) -> tuple[np.ndarray, np.ndarray]:

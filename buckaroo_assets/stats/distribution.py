@@ -144,10 +144,11 @@ class Distribution:
     def sketched(self) -> bool:
         return self.sketch is not None
 
-    def add_values(self, values: np.ndarray) -> None:
-        """Numbers, one per row: counted exactly, or once sketched, keyed by their bits."""
+    def add_values(self, values: np.ndarray, extremes: tuple[Any, Any] | None = None) -> None:
+        """Numbers, one per row: counted exactly, or once sketched, keyed by their bits
+        (``extremes``: the block's min and max, if known)."""
         if self.counts is not None:
-            self.counts.add_values(values)
+            self.counts.add_values(values, extremes)
             self._escalate_if_needed()
         else:
             self.sketch.add_rows(values)

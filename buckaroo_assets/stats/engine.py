@@ -107,12 +107,16 @@ def accumulate(
     block_rows: int,
     on_block: BlockCallback | None = None,
     workers: int | None = None,
+    read_ahead: bool = True,
 ) -> tuple[int, list[dict[str, Any]]]:
     """Feed every column of every block to its accumulator, then finalise them all.
 
     Returns the row count and each column's stats. Columns are regrouped for
     every block by what they cost on the previous one, so that the workers
-    finish a block together instead of waiting on one slow group.
+    finish a block together instead of waiting on one slow group. Without
+    ``read_ahead`` the calling thread reads too: for callers that already run
+    several streams side by side, where a reader thread each would only add
+    blocks in flight and threads that allocate and free each other's memory.
     """
     workers = max(1, min(workers or os.cpu_count() or 1, len(accumulators) or 1))
     cost = [0.0] * len(accumulators)
@@ -127,7 +131,8 @@ def accumulate(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="buckaroo-assets-stats") as pool:
         # The reader thread also re-cuts the stream, so concatenating short
         # batches overlaps with the stats of the previous block.
-        for block in prefetch(returning_freed_memory(canonical_blocks(batches, block_rows))):
+        blocks = returning_freed_memory(canonical_blocks(batches, block_rows))
+        for block in prefetch(blocks) if read_ahead else blocks:
             if on_block is not None:
                 on_block(block)
             rows += block.num_rows

@@ -118,9 +118,19 @@ class FrequentValues:
 
 
 def sorted_counts(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct values of a sorted array and how often each occurs."""
-    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
-    return ordered[starts], np.diff(np.append(starts, len(ordered)))
+    """The distinct values of a sorted array and how often each occurs (int64)."""
+    if len(ordered) == 0:
+        return ordered, np.zeros(0, dtype=np.int64)
+    change = ordered[1:] != ordered[:-1]
+    if change.all():  # every value distinct (keys, hashes, noise): nothing to group
+        return ordered, np.ones(len(ordered), dtype=np.int64)
+    starts = np.empty(int(np.count_nonzero(change)) + 1, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = np.flatnonzero(change) + 1
+    counts = np.empty(len(starts), dtype=np.int64)
+    counts[:-1] = starts[1:] - starts[:-1]
+    counts[-1] = len(ordered) - starts[-1]
+    return ordered[starts], counts
 
 
 def _first_rows(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:

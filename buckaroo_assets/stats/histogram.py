@@ -11,6 +11,7 @@ sketches alike.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -132,13 +133,21 @@ _SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
 def _fmt(value: float, step: float, ref: float) -> str:
     if step > 0 and abs(value) < step * 1e-9:
         value = 0.0
+    divisor, suffix, decimals = _scale(step, ref)
+    return _trim(f"{value / divisor:.{decimals}f}") + suffix  # x / 1.0 is x exactly
+
+
+@lru_cache(maxsize=1024)
+def _scale(step: float, ref: float) -> tuple[float, str, int]:
+    """Divisor, suffix and decimals for labels of bins ``step`` wide near ``ref``: the same
+    for every edge of a histogram, so worked out once per histogram."""
     for threshold, suffix in _SUFFIXES:
         if ref >= threshold:
             scaled_step = step / threshold
             decimals = max(0, -math.floor(math.log10(scaled_step)) + 1) if scaled_step > 0 else 1
-            return _trim(f"{value / threshold:.{min(decimals, 2)}f}") + suffix
+            return threshold, suffix, min(decimals, 2)
     decimals = max(0, -math.floor(math.log10(step)) + 1) if step > 0 else 0
-    return _trim(f"{value:.{min(decimals, 6)}f}")
+    return 1.0, "", min(decimals, 6)
 
 
 def _trim(text: str) -> str:

@@ -151,7 +151,8 @@ class QuantileSketch:
 
     def _halve(self, level: int) -> None:
         items = np.sort(self.levels[level])
-        self.levels[level] = items[:0]
+        # A fresh empty level: an empty view of ``items`` would keep all of it alive.
+        self.levels[level] = np.zeros(0, dtype=self.dtype)
         self._place(level + 1, self._halve_sorted(level, items))
 
     def _halve_sorted(self, level: int, items: np.ndarray) -> np.ndarray:

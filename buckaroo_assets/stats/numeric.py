@@ -67,7 +67,7 @@ class NumberAccumulator(ColumnAccumulator):
         self.max = hi if self.max is None else max(self.max, hi)
         if not self.temporal:
             self._add_moments(values, lo, hi)
-        self.distribution.add_values(values)
+        self.distribution.add_values(values, (lo, hi))
 
     def _numpy_values(self, array: pa.Array) -> np.ndarray:
         if isinstance(array, pa.DictionaryArray):
@@ -102,7 +102,8 @@ class NumberAccumulator(ColumnAccumulator):
             with np.errstate(over="ignore", invalid="ignore"):  # near-max floats overflow as in pandas
                 total = float(values.sum())
                 centred = values - total / n
-                self._merge_moments(n, total, float((centred * centred).sum()))
+                np.multiply(centred, centred, out=centred)  # squared in place: one temporary less
+                self._merge_moments(n, total, float(centred.sum()))
         else:
             # Integers keep exact power sums, so mean and std do not depend on
             # how the rows were split or merged.
