@@ -388,3 +388,25 @@ def test_a_browser_sees_rows_at_once_and_the_stats_after_a_refresh(
         assert REFRESH not in page.content()
         assert problems == []
         page.close()
+
+
+def test_verify_on_the_command_line_lists_a_build_in_progress(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from buckaroo_assets.cli import main
+
+    store = BundleStore(tmp_path / "store")
+    table = source_table()
+    with PausedBuild(store, table):
+        capsys.readouterr()
+        assert main(["verify", "--store", store.url]) == 0  # a build is not damage
+        text = capsys.readouterr().out
+        assert f"BUILDING  {ba.data_id_for(table)} {CONFIG.config_id} (trips, started " in text
+        assert text.strip().endswith("0 damaged, 0 leftover files, 1 build in progress or stale")
+        assert main(["verify", "--store", store.url, "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert [(b["dataset"], b["state"], b["stale"]) for b in report["building"]] == [
+            ("trips", "partial", False)
+        ]
+    assert main(["verify", "--store", store.url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["building"] == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Any
 
 from ..units import human_size
@@ -26,6 +27,7 @@ def run_verify(ctx: Context) -> int:
                 for d in report.damaged
             ],
             "leftovers": list(report.orphans),
+            "building": [{**b.to_json(), "stale": b.stale} for b in report.building],
         })
         return EXIT_OK if report.ok else EXIT_FAILED
     for damage in report.damaged:
@@ -38,10 +40,16 @@ def run_verify(ctx: Context) -> int:
         print(f"          {ctx.redact(detail)}")
     for path in report.orphans:
         print(f"LEFTOVER  {path}")
+    for build in report.building:  # not bundles: their first rows, while the stats are computed
+        state = "STALE   " if build.stale else "BUILDING"
+        print(f"{state}  {build.data_id} {build.config_id} ({build.dataset or '-'}, "
+              f"started {build.started_at.astimezone(_dt.UTC):%Y-%m-%d %H:%M:%S} UTC)")
     summary = (
         f"checked {plural(report.checked, 'bundle')}: {len(report.damaged)} damaged, "
         f"{plural(len(report.orphans), 'leftover file')}"
     )
+    if report.building:
+        summary += f", {plural(len(report.building), 'build')} in progress or stale"
     if report.orphans:
         summary += " (gc removes leftovers)"
     print(summary)
