@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,3 +83,37 @@ def bytes_read() -> int:
         if line.startswith("rchar:"):
             return int(line.split()[1])
     raise AssertionError("no rchar in /proc/self/io")
+
+
+@pytest.fixture
+def instance() -> Iterator[Any]:
+    """A real SQLite-backed Dagster instance; on tmpfs where there is one (its commits fsync)."""
+    import dagster as dg
+
+    shm = Path("/dev/shm")
+    parent = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+    with (
+        tempfile.TemporaryDirectory(dir=parent) as home,
+        dg.instance_for_test(temp_dir=home) as inst,
+    ):
+        yield inst
+
+
+def dagster_materialize(location: Path, folder: Path) -> Path:
+    """``dagster asset materialize --select '*'`` of a code location file, in its own process and
+    a fresh ``DAGSTER_HOME`` under ``folder`` (returned), as a user would run it."""
+    import subprocess
+    import sys
+
+    home = folder / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUCKAROO_"))}
+    env["DAGSTER_HOME"] = str(home)
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "asset", "materialize", "-f", str(location),
+         "--select", "*"],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return home

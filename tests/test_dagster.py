@@ -7,11 +7,8 @@ independently (pyarrow row counts, ``data_id_for`` of the source).
 
 import json
 import logging
-import os
 import re
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,18 +123,6 @@ def setup(tmp_path: Path) -> Setup:
     url = store_dir.as_uri()
     datasets = [Dataset(name, str(paths[name])) for name in NAMES]
     return Setup(paths, store_dir, url, datasets, make_defs(datasets, url))
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    """A real SQLite-backed test instance; on tmpfs where there is one (its commits fsync)."""
-    shm = Path("/dev/shm")
-    parent = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-    with (
-        tempfile.TemporaryDirectory(dir=parent) as home,
-        dg.instance_for_test(temp_dir=home) as inst,
-    ):
-        yield inst
 
 
 def run_all(

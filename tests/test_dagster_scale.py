@@ -9,12 +9,7 @@ files and look at what the schedule and the sensor ask for.
 import contextvars
 import json
 import math
-import os
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +21,8 @@ import pytest
 import buckaroo_assets as ba
 from buckaroo_assets.dagster import BundleStoreResource, Dataset, buckaroo_definitions
 from buckaroo_assets.dagster.datasets import DATASETS_PER_STEP
+
+from .conftest import dagster_materialize
 
 KEY = "buckaroo"
 
@@ -56,17 +53,6 @@ def tiny_datasets(folder: Path, count: int) -> list[Dataset]:
 
 def key(name: str) -> dg.AssetKey:
     return dg.AssetKey([KEY, name])
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    shm = Path("/dev/shm")
-    parent = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-    with (
-        tempfile.TemporaryDirectory(dir=parent) as home,
-        dg.instance_for_test(temp_dir=home) as inst,
-    ):
-        yield inst
 
 
 def bundle_multi_assets(defs: dg.Definitions) -> list[dg.AssetsDefinition]:
@@ -340,31 +326,7 @@ def test_chunks_run_as_parallel_steps_under_the_multiprocess_executor(tmp_path: 
     location = tmp_path / "location.py"
     url = (tmp_path / "store").as_uri()
     location.write_text(_LOCATION.format(data=tmp_path / "data", count=40, url=url, per_step=20))
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUCKAROO_"))}
-    env["DAGSTER_HOME"] = str(home)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "asset",
-            "materialize",
-            "-f",
-            str(location),
-            "--select",
-            "*",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    home = dagster_materialize(location, tmp_path)
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         (record,) = instance.get_runs()

@@ -7,12 +7,7 @@ compared with ``build_bundle`` of the whole (codec dumps of the stats).
 """
 
 import datetime as dt
-import os
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +24,7 @@ from buckaroo_assets.dagster import BundleStoreResource, FragmentedDataset, buck
 from buckaroo_assets.dagster.component import BuckarooBundles
 from buckaroo_assets.store import file_hashes
 
-from .conftest import S3Server, bytes_read
+from .conftest import S3Server, bytes_read, dagster_materialize
 from .test_partials import assert_same_bundle
 
 KEY = "buckaroo"
@@ -62,17 +57,6 @@ def write_plain(data: pa.Table, path: Path) -> None:
 
 def whole(source: str, storage_options: dict[str, Any] | None = None) -> ba.Bundle:
     return ba.build_bundle(source, config=CONFIG, storage_options=storage_options)
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    shm = Path("/dev/shm")
-    parent = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-    with (
-        tempfile.TemporaryDirectory(dir=parent) as home,
-        dg.instance_for_test(temp_dir=home) as inst,
-    ):
-        yield inst
 
 
 def run(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
@@ -279,17 +263,7 @@ def materialize_location(
             block_rows=CONFIG.block_rows, executor=configured,
         )  # fmt: skip
     )
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUCKAROO_"))}
-    env["DAGSTER_HOME"] = str(home)
-    done = subprocess.run(
-        [sys.executable, "-m", "dagster", "asset", "materialize", "-f", str(location),
-         "--select", "*"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    home = dagster_materialize(location, tmp_path)
     pids: dict[str, int] = {}
     with dg.DagsterInstance.from_config(str(home)) as instance:
         (record,) = instance.get_runs()
