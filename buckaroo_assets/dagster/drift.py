@@ -66,12 +66,13 @@ def drift_result(
     metadata: dict[str, object] = {
         "previous_data_id": old_id,
         "data_id": new_id,
-        "rows_change_pct": changes.rows.pct_change if changes.rows.pct_change is not None else 0.0,
         "changed_columns": len(changes.changed_columns),
         "schema_changed": changes.schema.changed,
         "crossed": dg.MetadataValue.json([c.to_json() for c in crossings[:_LISTED]]),
         "changes": dg.MetadataValue.md(f"```\n{_shortened(changes.to_text())}\n```"),
     }
+    if changes.rows.pct_change is not None:  # None when the previous version had no rows
+        metadata["rows_change_pct"] = changes.rows.pct_change
     if not crossings:
         return result(True, f"within limits of {old_id}", metadata)
     shown = "; ".join(c.message for c in crossings[:3])

@@ -7,6 +7,7 @@ bounded number of columns.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -122,7 +123,7 @@ def _plotted(bundle: Bundle) -> dict[str, float | int]:
         if entry.get("distinct_count") is not None:
             metrics[column_metric_key(column, "distinct")] = int(entry["distinct_count"])
         mean = entry.get("mean")
-        if isinstance(mean, int | float) and mean == mean and abs(mean) != float("inf"):
+        if isinstance(mean, int | float) and math.isfinite(mean):
             metrics[column_metric_key(column, "mean")] = float(mean)
     return metrics
 
@@ -138,9 +139,6 @@ def bundle_metadata(
 ) -> dict[str, Any]:
     """Metadata for one materialization; ``entry`` is what ``put`` published (None on a hit)."""
     rows = bundle.rows
-    approximate = [
-        _label(key, e) for key, e in bundle.stats.items() if e.get("approximate")
-    ]
     metadata: dict[str, Any] = {
         "dagster/uri": store.manifest_url(bundle.data_id, bundle.config_id),
         "dagster/row_count": rows,
@@ -149,7 +147,7 @@ def bundle_metadata(
         "config_id": bundle.config_id,
         "cache": "hit" if hit else "miss",
         "columns": len(bundle.stats),
-        "approximate_columns": len(approximate),
+        "approximate_columns": sum(1 for e in bundle.stats.values() if e.get("approximate")),
         "seconds": round(seconds, 3),
         "stats_preview": _preview(bundle),
         **_plotted(bundle),
