@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import select
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -117,3 +121,23 @@ def dagster_materialize(location: Path, folder: Path) -> Path:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return home
+
+
+def sigkill_at_line(args: list[str], line: str, cwd: Path, *, patience: float = 60) -> None:
+    """Runs ``python args``, SIGKILLs it once it prints ``line``: a crash at a chosen point."""
+    child = subprocess.Popen(
+        [sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None and child.stderr is not None
+        ready, _, _ = select.select([child.stdout], [], [], patience)
+        assert ready, f"the child never printed {line!r}"
+        assert child.stdout.readline() == f"{line}\n", child.stderr.read()
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == -signal.SIGKILL

@@ -14,10 +14,6 @@ import datetime as _dt
 import io
 import json
 import os
-import select
-import signal
-import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +31,7 @@ from buckaroo_assets.bundle.config import StatsConfig
 from buckaroo_assets.store import BundleStore
 from buckaroo_assets.store.partial_state import PARTIAL_MARKER, STALE_AFTER
 from buckaroo_assets.viewer.server import BundleServer
+from tests.conftest import sigkill_at_line
 from tests.test_server import get
 from tests.test_viewer_browser import body_cell, browser, wait_for_grid  # noqa: F401 - a fixture
 
@@ -255,20 +252,7 @@ def test_a_killed_build_leaves_a_partial_state_that_goes_stale_and_gc_removes(
     tmp_path: Path,
 ) -> None:
     root = tmp_path / "store"
-    child = subprocess.Popen(
-        [sys.executable, "-c", KILLED_IN_CHILD, str(root)],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert child.stdout is not None
-        ready, _, _ = select.select([child.stdout], [], [], 60)
-        assert ready and child.stdout.readline() == "building\n", child.stderr.read()  # type: ignore[union-attr]
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    sigkill_at_line(["-c", KILLED_IN_CHILD, str(root)], "building", REPO_ROOT)
     store = BundleStore(root)
     (entry,) = store.in_progress()
     assert not entry.stale  # as far as anyone can tell, still building

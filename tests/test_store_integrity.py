@@ -7,11 +7,6 @@ import base64
 import copy
 import hashlib
 import json
-import os
-import select
-import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +19,7 @@ import buckaroo_assets as ba
 from buckaroo_assets.bundle import codec
 from buckaroo_assets.store import BundleStore, VerifyReport
 
-from .conftest import S3Server, free_port
+from .conftest import S3Server, free_port, sigkill_at_line
 from .test_store import (
     CFG_A,
     CFG_B,
@@ -108,25 +103,8 @@ def test_sigkill_before_the_manifest_leaves_nothing_visible(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     case = make_case(kind, tmp_path, request)
-    child = subprocess.Popen(
-        [sys.executable, "-c", KILLED_IN_CHILD, case.url, json.dumps(case.storage_options or {})],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        ready, _, _ = select.select([child.stdout], [], [], 60)
-        assert ready, "the child never reached the manifest write"
-        assert child.stdout.readline() == "parts-written\n", child.stderr.read()  # type: ignore[union-attr]
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == -signal.SIGKILL
+    args = ["-c", KILLED_IN_CHILD, case.url, json.dumps(case.storage_options or {})]
+    sigkill_at_line(args, "parts-written", REPO_ROOT)
 
     store = case.open()
     files = stored_files(store)
