@@ -83,6 +83,7 @@ def ensure_bundle(
     committed = False
     try:
         if rows_first:
+            source = open_source(source, storage_options=storage_options)  # read twice, opened once
             store.put_partial(
                 first_rows(source, data_id, config, storage_options), build=build, dataset=dataset
             )

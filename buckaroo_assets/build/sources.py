@@ -53,8 +53,12 @@ def open_source(source: Any, *, storage_options: dict | None = None) -> Source:
     """The source as a schema and a batch stream, its columns checked (see :func:`_checked`).
 
     A file whose bytes are damaged is an ``UnreadableSourceError``; a column
-    no bundle can hold an ``UnsupportedColumnError`` naming it.
+    no bundle can hold an ``UnsupportedColumnError`` naming it. An opened
+    ``Source`` is returned as it is: a frame is converted to Arrow once even
+    when it is read twice (first rows, then the build).
     """
+    if isinstance(source, Source):
+        return source
     opened = _open(source, storage_options or {})
     opened.name = source_name(source)
     return _checked(opened)
