@@ -244,8 +244,8 @@ defs = dg.Definitions.merge(
 """
 _MULTIPROCESS = ("", 'dg.multiprocess_executor.configured({"max_concurrent": 2})')
 _DASK = (
-    "from dagster_dask import dask_executor",
-    'dask_executor.configured({"cluster": {"local": '
+    "from buckaroo_assets.dagster import buckaroo_dask_executor",
+    'buckaroo_dask_executor.configured({"cluster": {"local": '
     '{"n_workers": 2, "threads_per_worker": 1, "processes": True}}})',
 )
 
@@ -323,16 +323,12 @@ def test_multiprocess_executor_on_s3(
     assert_same_bundle(store.get(dataset="ranges"), whole(big, options))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dagster-dask 0.29 hands dask the run record, whose AssetKeys (Dagster @records) "
-    "refuse the iteration dask applies to every namedtuple argument (dask 2024.10 to 2026.8)",
-)
 def test_dask_executor_with_a_local_cluster_of_processes(tmp_path: Path) -> None:
     pytest.importorskip("dagster_dask")
     big = write_local_sources(tmp_path / "data")
     url = (tmp_path / "store").as_uri()
     pids = materialize_location(tmp_path, _DASK, str(tmp_path / "data"), str(big), url, {})
     assert_every_fragment_was_a_step(pids)
+    assert len(set(pids.values())) == 2  # every step in one of the 2 worker processes
     assert_same_bundle(ba.load_bundle(dataset="folder", store=url), whole(str(tmp_path / "data")))
     assert_same_bundle(ba.load_bundle(dataset="ranges", store=url), whole(str(big)))

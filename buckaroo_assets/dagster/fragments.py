@@ -9,6 +9,12 @@ publishes the bundle and runs its checks. Dynamic outputs rather than
 partitions: every fragment is a step of the same run, so any executor runs
 them in parallel, and a new file is found by the listing itself
 (docs/dagster.md, "Fragmented datasets", says why).
+
+The partitions of a partitioned upstream asset are the other way round: Dagster
+already runs one partition at a time, so ``partitions_bundle_asset`` is
+partitioned like its upstream, and materializing a partition builds that
+partition's partial, makes it current, and merges the current partials of
+every partition so far.
 """
 
 import hashlib
@@ -31,6 +37,7 @@ from ..build.partials import (
 )
 from ..build.publish import Published
 from ..bundle.config import StatsConfig
+from ..bundle.ids import validate_data_id
 from ..errors import BundleCorrupted, BundleNotFound, PartialStatsError
 from ..store.bundle_store import BundleStore
 from ..store.partials import PartialFiles
@@ -38,7 +45,7 @@ from .checks import check_results, check_specs
 from .datasets import _ChunkKeys, _source_observations, dataset_keys
 from .drift import DriftCheck
 from .metadata import materialize_result
-from .naming import asset_name
+from .naming import asset_name, dataset_for_asset
 from .progress import RunProgress
 from .resource import BundleStoreResource
 
@@ -49,6 +56,7 @@ __all__ = [
     "fragmented_bundle_asset",
     "fragmented_bundle_assets",
     "merged_bundle",
+    "partitions_bundle_asset",
     "stored_partial",
 ]
 
@@ -72,7 +80,7 @@ class Fragment:
 
     fragment_id: str
     content_id: str
-    source: str
+    source: str | None  # None: the data is not at hand (a partition), so no rebuild from it
     index: int
     count: int
     split: bool  # True: the index-th of count row ranges of source; False: source whole
@@ -331,6 +339,12 @@ def stored_partial(
             raise PartialStatsError("not stored")
         part = PartialStats.from_bytes(raw)
     except PartialStatsError as exc:
+        if fragment.source is None:
+            raise PartialStatsError(
+                f"the partial of {dataset} fragment {fragment.fragment_id} "
+                f"({partials.path(*where)}) cannot be used: {exc}; materialize that "
+                "partition again to rebuild it"
+            ) from None
         log.warning("rebuilding partial %s: %s", partials.path(*where), exc)
         part = build_partial(
             fragment.source,
@@ -344,3 +358,194 @@ def stored_partial(
     if fragment.split:
         return part
     return replace(part, fragment_index=fragment.index, fragment_count=fragment.count)
+
+
+_MERGE_ATTEMPTS = 5
+
+
+def partitions_bundle_asset(
+    upstream: dg.AssetsDefinition | dg.AssetSpec,
+    *,
+    path: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    dataset: str | None = None,
+    config: StatsConfig | None = None,
+    key_prefix: str | Sequence[str] = "buckaroo",
+    group_name: str | None = "buckaroo",
+    pool: str | None = "buckaroo",
+    resource_key: str = "buckaroo_store",
+    automation_condition: dg.AutomationCondition | None = None,
+    drift: DriftCheck | None = None,
+) -> dg.AssetsDefinition:
+    """The bundle of every partition of a partitioned ``upstream``, one partial per partition.
+
+    The asset is partitioned like ``upstream`` (identity mapping), so Dagster's
+    partition status, staleness, backfills and automation apply. Materializing
+    partition P summarises P alone (its partial is reused when stored under P's
+    content id), makes that partial P's current one, then merges the current
+    partials of every partition that has one, in the partitions definition's
+    order, and publishes the bundle of the whole as ``dataset`` (default: the
+    upstream key, dotted). ``path`` says where P's data is, with
+    ``{partition_key}`` in it (``"s3://lake/events/{partition_key}.parquet"``,
+    read with ``storage_options``); without it, P is loaded through the
+    upstream's IO manager (a pandas, polars or pyarrow table). P's data version
+    is its content id; the checks (integrity, consistency, ``drift``) run on
+    the merged bundle in the same step.
+    """
+    config = config or StatsConfig.from_project()
+    upstream_key, partitions_def = upstream.key, upstream.partitions_def
+    if partitions_def is None:
+        raise ValueError(
+            f"{upstream_key.to_user_string()} is not partitioned: frame_bundle_asset builds its bundle"
+        )
+    if path is not None:
+        _check_template(path)
+    name = (
+        dataset_for_asset(upstream_key)
+        if dataset is None
+        else validate_data_id(dataset, what="dataset name")
+    )
+    prefix = [key_prefix] if isinstance(key_prefix, str) else list(key_prefix)
+    key = dg.AssetKey([*prefix, *upstream_key.path])
+    options = dict(storage_options or {}) or None
+    if path is None:  # loaded by the upstream's IO manager, one partition (identity mapping)
+        ins = {"frame": dg.AssetIn(key=upstream_key)}
+    else:  # read from the path: the upstream is a dependency only
+        ins = {"upstream": dg.AssetIn(key=upstream_key, dagster_type=dg.Nothing)}
+
+    @dg.asset(
+        key=key,
+        ins=ins,
+        partitions_def=partitions_def,
+        check_specs=check_specs(key, freshness=False, drift=drift),
+        code_version=config.config_id,
+        group_name=group_name,
+        kinds={"buckaroo"},
+        pool=pool,
+        required_resource_keys={resource_key},
+        automation_condition=automation_condition,
+        metadata={"dataset": name, "source": path or upstream_key.to_user_string(),
+                  "fragmented": True},
+        description=f"Buckaroo bundle of every partition of {upstream_key.to_user_string()}",
+    )  # fmt: skip
+    def bundle_of_partitions(
+        context: dg.AssetExecutionContext, **inputs: Any
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        resource: BundleStoreResource = getattr(context.resources, resource_key)
+        store = resource.get_store()
+        partition = context.partition_key
+        if path is None:
+            source = inputs["frame"]
+            content_id = data_id_for(source)
+        else:
+            source = path.format(partition_key=partition)
+            content_id = data_id_for(source, storage_options=options, memo=store.file_hashes)
+        state, part = _current_partial(store, name, partition, content_id, source, config, options)
+        context.log.info(f"dataset {name}, partition {partition}: partial {state}")
+        keys = partitions_def.get_partition_keys(dynamic_partitions_store=context.instance)
+        published, merged = merged_partitions(store, name, keys, config)
+        result = materialize_result(
+            published, store, RunProgress(total=1, log=context.log.info), name,
+            viewer_url=resource.get_viewer_url(),
+        )  # fmt: skip
+        metadata = {
+            **result.metadata,
+            "partial": state,
+            "content_id": content_id,
+            "partition_rows": part.rows,
+            "partitions": merged,
+        }
+        yield dg.MaterializeResult(
+            asset_key=key, metadata=metadata, data_version=dg.DataVersion(content_id)
+        )
+        yield from check_results(
+            key, store, name, config.config_id, None, context.selected_asset_check_keys, drift
+        )
+
+    return bundle_of_partitions
+
+
+def _check_template(path: str) -> None:
+    """A path with ``{partition_key}`` and no other field, so each partition has its own file."""
+    try:
+        differs = path.format(partition_key="a") != path.format(partition_key="b")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"path may name only {{partition_key}}, got {path!r}: {exc!r}") from None
+    if not differs:
+        raise ValueError(f"path must contain {{partition_key}}, got {path!r}")
+
+
+def _current_partial(
+    store: BundleStore,
+    dataset: str,
+    partition: str,
+    content_id: str,
+    source: Any,
+    config: StatsConfig,
+    storage_options: dict[str, Any] | None,
+) -> tuple[str, PartialStats]:
+    """('reused' or 'built', the partial) of one partition, made the partition's current one."""
+    partials = PartialFiles(store)
+    fragment_id = fragment_id_for_path(partition)
+    where = (dataset, fragment_id, config.config_id, content_id)
+    raw = partials.read(*where)
+    part = None
+    if raw is not None:
+        try:
+            part = PartialStats.from_bytes(raw)
+        except PartialStatsError as exc:
+            log.warning("rebuilding partial %s: %s", partials.path(*where), exc)
+    state = "reused"
+    if part is None:
+        part = build_partial(source, split=False, config=config, storage_options=storage_options)
+        raw, state = part.to_bytes(), "built"
+        partials.write(*where, raw)
+    if partials.current(*where[:3]) != content_id:
+        if state == "reused":
+            # Content summarised before (a change undone): written again, so that it is the
+            # newest partial of its folder, the one gc keeps.
+            partials.write(*where, raw)
+        partials.set_current(*where, label=partition)
+    return state, part
+
+
+def merged_partitions(
+    store: BundleStore, dataset: str, partition_keys: Sequence[str], config: StatsConfig
+) -> tuple[Published, int]:
+    """(published bundle, partitions in it): the current partials of ``partition_keys`` that
+    have one, merged in that order, by ``merged_bundle`` (a hit when already stored).
+
+    Runs of other partitions may make their partials current meanwhile: the pointers are
+    read again after publishing, and the merge redone while they changed, so the last run
+    to publish has seen every partition made current before it.
+    """
+    partials = PartialFiles(store)
+    fragments = _current_fragments(partials, dataset, partition_keys, config.config_id)
+    for _ in range(_MERGE_ATTEMPTS):
+        published = merged_bundle(store, dataset, fragments, config)
+        merged, fragments = (
+            fragments,
+            _current_fragments(partials, dataset, partition_keys, config.config_id),
+        )
+        if fragments == merged:
+            break
+    else:
+        log.warning("dataset %s: partitions kept changing while merging", dataset)
+    return published, len(merged)
+
+
+def _current_fragments(
+    partials: PartialFiles, dataset: str, partition_keys: Sequence[str], config_id: str
+) -> list[Fragment]:
+    """The partitions with a current partial, as fragments at their position among them."""
+    current = partials.all_current(dataset, config_id)
+    present = []
+    for partition in partition_keys:
+        fragment_id = fragment_id_for_path(partition)
+        label, content_id = current.get(fragment_id, (None, ""))
+        if label == partition:
+            present.append((fragment_id, content_id))
+    return [
+        Fragment(fragment_id, content_id, None, index, len(present), split=False)
+        for index, (fragment_id, content_id) in enumerate(present)
+    ]
