@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..build.builder import BuildProgress
+from .orphans import raise_if_orphaned
 
 __all__ = ["RunProgress"]
 
@@ -62,9 +63,11 @@ class RunProgress:
         )
 
     def build_callback(self, name: str) -> Callable[[BuildProgress], None]:
-        """Per-block progress of one build, logged every few seconds."""
+        """Per-block progress of one build, logged every few seconds; the build's cancellation
+        point when the run worker is gone."""
 
         def report(p: BuildProgress) -> None:
+            raise_if_orphaned()
             now = time.monotonic()
             if now - self._last_log < _LOG_EVERY_SECONDS:
                 return

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from ..store.bundle_store import BundleStore
 from ..store.locate import STORE_ENV, choose_store, open_store
+from .orphans import watch_run_worker
 
 __all__ = ["VIEWER_URL_ENV", "BundleStoreResource", "default_store_url"]
 
@@ -41,6 +42,11 @@ class BundleStoreResource(dg.ConfigurableResource):
         description="Base URL of a `buckaroo-assets serve` server, for 'open in viewer' links "
         f"in metadata; defaults to ${VIEWER_URL_ENV}.",
     )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """In a step process of its own, stop the step if its run worker dies (see ``orphans``)."""
+        if context.instance is not None and context.dagster_run is not None:
+            watch_run_worker(context.instance, context.dagster_run)
 
     def get_store(self) -> BundleStore:
         return open_store(self.url, self.storage_options or None)
