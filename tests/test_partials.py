@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 import buckaroo_assets as ba
 from buckaroo_assets.build import partials
 from buckaroo_assets.bundle.codec import dumps
+from tests.conftest import bytes_read
 from tests.test_sketch_bounds import check_bounds
 
 FLOAT_MOMENTS = ("mean", "std", "sum")
@@ -161,6 +162,33 @@ def test_a_parquet_file_split_into_row_ranges(tmp_path) -> None:
     whole = ba.build_bundle(path, config=config)
     merged = ba.merge_partials(_split(str(path), 4, config), data_id=whole.data_id)
     assert_same_bundle(merged, whole)
+
+
+def test_row_ranges_of_a_folder_skip_the_row_groups_before_them(tmp_path) -> None:
+    """A range starts at its own row group: the files and row groups before it are not read."""
+    table = _mixed_table(6000, seed=6)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i in range(3):
+        pq.write_table(table.slice(2000 * i, 2000), folder / f"part-{i}.parquet", row_group_size=300)
+    config = ba.StatsConfig(block_rows=256)
+    whole = ba.build_bundle(folder, config=config)
+    assert_same_bundle(ba.merge_partials(_split(str(folder), 5, config), data_id=whole.data_id), whole)
+
+    # Row groups of 3.2 MB, larger than the reader's 1 MiB buffer per column.
+    rng = np.random.default_rng(7)
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(3):
+        numbers = pa.table({"x": rng.normal(size=600_000), "y": rng.normal(size=600_000)})
+        pq.write_table(numbers, big / f"part-{i}.parquet", row_group_size=200_000, compression="none")
+    size = sum(f.stat().st_size for f in big.iterdir())
+    ba.build_partial(str(big), fragment=(0, 8))  # imports done before counting
+    before = bytes_read()
+    last = ba.build_partial(str(big), fragment=(7, 8))
+    read = bytes_read() - before
+    assert last.rows == 1_800_000 - partials.fragment_rows(7, 8, 1_800_000, 65_536)[0]
+    assert read < size / 3, f"the last eighth read {read:,} of {size:,} bytes"
 
 
 def test_separate_files_merged_in_order(tmp_path) -> None:

@@ -119,9 +119,16 @@ def scan_source(
         """One pass over a group of columns; its counters are freed as soon as it is done."""
         group = groups[index]
         window = _WindowCollector(config.window_rows)
-        batches = opened.batches(config.block_rows, None if len(groups) == 1 else group)
+        columns = None if len(groups) == 1 else group
+        if row_range is None:
+            batches = opened.batches(config.block_rows, columns)
+        elif opened.seekable:
+            start, stop = row_range
+            batches = rows_between(opened.batches(config.block_rows, columns, start=start), 0, stop - start)
+        else:
+            batches = rows_between(opened.batches(config.block_rows, columns), *row_range)
         rows, group_results = accumulate(
-            batches if row_range is None else rows_between(batches, *row_range),
+            batches,
             [accumulators[i] for i in group],
             config.block_rows,
             reporter.watch(window.add, index),

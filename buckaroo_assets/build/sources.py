@@ -47,6 +47,9 @@ class Source:
     # Bytes per row of each column, where the source can also be read a few columns at a
     # time (tables, Parquet): a wide table is then summarised in groups of columns.
     column_bytes: list[float] | None = None
+    # True: ``batches(rows, columns, start=n)`` begins at row n without decoding the rows
+    # before it (Parquet skips whole row groups), so a fragment reads only its own range.
+    seekable: bool = False
 
 
 def open_source(source: Any, *, storage_options: dict | None = None) -> Source:
@@ -125,9 +128,11 @@ def _checked(source: Source) -> Source:
         source.schema = source.schema.set(position, source.schema.field(position).with_type(shown))
     read = source.batches
 
-    def batches(rows: int, columns: list[int] | None) -> Iterator[pa.RecordBatch]:
+    def batches(rows: int, columns: list[int] | None, **start: int) -> Iterator[pa.RecordBatch]:
         positions = range(len(stored)) if columns is None else columns
-        return _checked_batches(source, stored, list(positions), read(rows, columns), retyped)
+        return _checked_batches(
+            source, stored, list(positions), read(rows, columns, **start), retyped
+        )
 
     source.batches = batches
     return source
@@ -271,9 +276,18 @@ def _from_parquet(fs: Any, path: str) -> Source:
     names = schema.names
     same_schema: set[int] = set()  # fragments already checked, once for all groups
 
-    def stream(batch_rows: int, columns: list[int] | None) -> Iterator[pa.RecordBatch]:
+    def stream(
+        batch_rows: int, columns: list[int] | None, start: int = 0
+    ) -> Iterator[pa.RecordBatch]:
         chosen = None if columns is None else [names[i] for i in columns]
         for number, (fragment, footer) in enumerate(zip(fragments, footers, strict=True)):
+            groups = [footer.row_group(g).num_rows for g in range(footer.num_row_groups)]
+            first = 0  # row groups wholly before ``start`` are skipped, never decoded
+            while first < len(groups) and groups[first] <= start:
+                start -= groups[first]
+                first += 1
+            if first == len(groups):
+                continue
             if number not in same_schema:
                 if not fragment.physical_schema.equals(schema):
                     raise UnsupportedSourceError(
@@ -293,9 +307,16 @@ def _from_parquet(fs: Any, path: str) -> Source:
                 )
                 # One decoding thread: the stats workers keep the other cores busy,
                 # and fewer allocating threads fragment memory less.
-                yield from reader.iter_batches(
-                    batch_size=batch_rows, columns=chosen, use_threads=False
+                batches = reader.iter_batches(
+                    batch_size=batch_rows,
+                    row_groups=range(first, len(groups)),
+                    columns=chosen,
+                    use_threads=False,
                 )
+                for batch in batches:
+                    if start < batch.num_rows:
+                        yield batch.slice(start)
+                    start = max(start - batch.num_rows, 0)
 
     return Source(
         schema=schema,
@@ -305,6 +326,7 @@ def _from_parquet(fs: Any, path: str) -> Source:
         kind="parquet",
         rows_total=rows_total,
         column_bytes=column_bytes,
+        seekable=True,
     )
 
 
