@@ -648,13 +648,20 @@ def test_loading_one_bundle_from_s3_takes_two_gets_and_nothing_else(
     direct = StoreCase("s3", case.url, s3_server.storage_options).open()  # not through the proxy
     pack_name = pack_path(direct, "v3", A).rsplit("/", 1)[-1]
     folder = f"/{bucket}/hot/v1/bundles/v3/{A}"
-    # put: pack, then the manifest (the commit point), then pointers; no probing.
+    # put: pack, then the manifest (the commit point), its listing entry, then pointers, then
+    # the manifest read back and one LIST of the folder (other entries of the key go).
+    (entry,) = [path for _, path in put_requests if "/entry~" in path]
+    assert entry.startswith(f"{folder}/entry~hot~")
+    prefix = folder.split("/", 2)[2]
     assert put_requests == [
         ("PUT", f"{folder}/{pack_name}"),
         ("PUT", f"{folder}/manifest.json"),
+        ("PUT", entry),
         ("PUT", f"/{bucket}/hot/v1/bundles/v3/latest.json"),
         ("PUT", f"/{bucket}/hot/v1/datasets/hot/config-{A}.json"),
         ("PUT", f"/{bucket}/hot/v1/datasets/hot/latest.json"),
+        ("GET", f"{folder}/manifest.json"),
+        ("GET", f"/{bucket}?list-type=2&prefix={prefix}/&delimiter=&encoding-type=url"),
     ]
     two_gets = [("GET", f"{folder}/manifest.json"), ("GET", f"{folder}/{pack_name}")]
 
@@ -827,9 +834,12 @@ def _assert_one_clean_bundle(case: StoreCase, data_id: str, seed: int) -> None:
     assert_same_table(got.first_window, numbers(seed=seed).slice(0, CFG_A.window_rows))
     files = stored_files(store)
     pack = pack_path(store, data_id, A)[len(store.root) + 1 :]
+    entries = [p for p in files if p.startswith(f"v1/bundles/{data_id}/{A}/entry~race~")]
+    assert len(entries) == 1, entries  # the listing entry of the key: one, however many puts
     assert set(files) == {
         f"v1/bundles/{data_id}/{A}/manifest.json",
         pack,
+        *entries,
         f"v1/bundles/{data_id}/latest.json",
         "v1/datasets/race/latest.json",
         f"v1/datasets/race/config-{A}.json",
@@ -837,27 +847,39 @@ def _assert_one_clean_bundle(case: StoreCase, data_id: str, seed: int) -> None:
     assert re.fullmatch(rf"v1/bundles/{data_id}/{A}/pack-[0-9a-f]{{32}}\.bin", pack)
 
 
-def test_two_threads_writing_one_key_at_once_leave_one_valid_bundle(case: StoreCase) -> None:
-    # Built separately, as two workers would: same key and content, different build timings.
-    bundles = [ba.build_bundle(numbers(seed=5), data_id="same", config=CFG_A) for _ in range(2)]
-    start = threading.Barrier(2)
+def at_once(store_case: StoreCase, *writers: Callable[[BundleStore], None]) -> None:
+    """Runs each writer on its own thread and store, all starting together; none may fail."""
+    start = threading.Barrier(len(writers))
     errors: list[BaseException] = []
 
-    def writer(bundle: ba.Bundle) -> None:
+    def run(write: Callable[[BundleStore], None]) -> None:
         try:
-            store = case.open()
+            store = store_case.open()
             start.wait()
-            for _ in range(8):
-                store.put(bundle, dataset="race")
+            write(store)
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(b,)) for b in bundles]
+    threads = [threading.Thread(target=run, args=(write,)) for write in writers]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_two_threads_writing_one_key_at_once_leave_one_valid_bundle(case: StoreCase) -> None:
+    # Built separately, as two workers would: same key and content, different build timings.
+    bundles = [ba.build_bundle(numbers(seed=5), data_id="same", config=CFG_A) for _ in range(2)]
+
+    def writer(bundle: ba.Bundle) -> Callable[[BundleStore], None]:
+        def write(store: BundleStore) -> None:
+            for _ in range(8):
+                store.put(bundle, dataset="race")
+
+        return write
+
+    at_once(case, *map(writer, bundles))
     _assert_one_clean_bundle(case, "same", 5)
 
 

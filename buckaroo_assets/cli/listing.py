@@ -14,12 +14,13 @@ if TYPE_CHECKING:
 
 
 def run_ls(ctx: Context) -> int:
-    """Every published bundle, oldest first, with the dataset pointers that pin it."""
+    """Every published bundle (of one dataset), oldest first, with the dataset pointers that pin it.
+
+    Lists names and reads pointers: no bundle's manifest (see ``BundleStore.list``).
+    """
     args = ctx.args
     store = ctx.store()
-    entries = store.list()
-    if args.dataset is not None:
-        entries = [e for e in entries if e.dataset == args.dataset]
+    entries = store.list(dataset=args.dataset)
     if args.json:
         print_json({"store": ctx.redact(store.url), "bundles": [e.to_json() for e in entries]})
         return EXIT_OK

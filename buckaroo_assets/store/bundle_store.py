@@ -1,7 +1,8 @@
 """Bundles on any fsspec filesystem, published atomically and verified when read.
 
-``put`` writes the pack, then the manifest, then the pointers, so a reader that
-finds a manifest finds a complete bundle and a pointer never names an
+``put`` writes the pack, then the manifest, then the entry object a listing
+reads instead of the manifest, then the pointers, so a reader that finds a
+manifest finds a complete bundle and neither a pointer nor a listing shows an
 unpublished one (the layout is in :mod:`.layout`).  Two writers of one key
 write the same content, so either manifest is a valid answer.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import hashlib
 import os
 import uuid
@@ -24,6 +26,7 @@ from ..errors import BundleCorrupted, BundleNotFound
 from .entries import BundleEntry, entry_from_manifest
 from .file_hashes import FileHashMemo
 from .layout import MANIFEST, Layout, pointer_label
+from .listing import list_bundles, settle_entries, write_entry
 from .maintenance import StoreMaintenance
 from .objects import OBJECT_STORES, ObjectFiles, unavailable_as_store_error, utc_now
 from .packing import pack_bundle, read_manifest, unpack_bundle
@@ -38,7 +41,6 @@ from .partial_state import (
     read_marker,
 )
 from .pointers import dataset_pointers, pointer_bytes, read_pointer, read_pointers
-from .scan import scan
 
 __all__ = ["BundleStore", "options_digest"]
 
@@ -96,11 +98,15 @@ class BundleStore(StoreMaintenance):
     # ------------------------------------------------------------------ writing
 
     def put(self, bundle: Bundle, *, dataset: str | None = None) -> BundleEntry:
-        """Publish a bundle: pack, then manifest (the commit point), then pointers.
+        """Publish a bundle: pack, then manifest (the commit point), then entry, then pointers.
 
         The pack is written even when an object of its name exists: a damaged
         copy is repaired, and its fresh modification time keeps a concurrent
         ``gc`` from taking it for a leftover before the manifest names it.
+        The entry object, empty, is named after what ``list()`` shows, so
+        listings read no manifest (see :mod:`.listing`); last, one LIST of the
+        bundle's folder and one read of its manifest leave only the entry of
+        the manifest there now (the key put again, or by a concurrent writer).
         """
         validate_data_id(bundle.data_id)
         config_id = validate_config_id(bundle.config_id)
@@ -111,8 +117,11 @@ class BundleStore(StoreMaintenance):
         self.files.write(f"{folder}/{packed.pack_name}", packed.pack)
         self.files.write(f"{folder}/{MANIFEST}", packed.manifest)
         manifest = read_manifest(packed.manifest, where=folder)
+        entry = entry_from_manifest(manifest, len(packed.manifest))
+        write_entry(self.files, self.layout, entry)
         pinned = self._move_pointers(bundle.data_id, config_id, manifest["created_at"], dataset)
-        return entry_from_manifest(manifest, len(packed.manifest), pinned)
+        settle_entries(self.files, self.layout, bundle.data_id, config_id)
+        return dataclasses.replace(entry, pinned_by=pinned)
 
     def point(self, data_id: str, config_id: str, *, dataset: str | None = None) -> BundleEntry:
         """Move pointers to an already published bundle without rewriting it.
@@ -243,9 +252,18 @@ class BundleStore(StoreMaintenance):
             if not isinstance(key, BundleCorrupted)
         }
 
-    def list(self) -> list[BundleEntry]:
-        """Every published bundle, oldest first; damaged manifests are left to ``verify``."""
-        return scan(self.files, self.layout).entries
+    def list(self, dataset: str | None = None) -> builtins.list[BundleEntry]:
+        """Every published bundle (of one dataset), oldest first.
+
+        Reads no manifest of a bundle ``put`` wrote an entry object for, so
+        its cost on an object store is a few LISTs and a GET per dataset
+        pointer, not a GET per bundle; ``verify`` reads and checks every
+        manifest.  With ``dataset``, only its pointers are read and
+        ``pinned_by`` leaves out other datasets' pointers.
+        """
+        if dataset is not None:
+            validate_data_id(dataset, what="dataset name")
+        return list_bundles(self.files, self.layout, dataset)
 
     # ------------------------------------------------------------------ builds in progress
 

@@ -4,6 +4,9 @@ Layout under the store root (``v1`` is the layout version)::
 
     v1/bundles/<data_id>/<config_id>/pack-<sha256>.bin   parts, content-addressed
     v1/bundles/<data_id>/<config_id>/manifest.json       the commit point
+    v1/bundles/<data_id>/<config_id>/entry~<dataset>~<created_at>~<rows>~<columns>~<bytes>~<bytes>
+                                                         empty; its name is what a listing shows
+                                                         (see :func:`.entries.entry_name`)
     v1/bundles/<data_id>/latest.json                     config last published for a data_id
     v1/datasets/<name>/latest.json                       newest bundle of a named dataset
     v1/datasets/<name>/config-<config_id>.json           newest bundle of it under one config
@@ -57,6 +60,11 @@ class Layout:
     def under(cls, root: str) -> Layout:
         return cls(f"{root.rstrip('/')}/{LAYOUT}")
 
+    def bundles(self, data_id: str | None = None) -> str:
+        """Every bundle's folder, or one data_id's."""
+        base = f"{self.base}/bundles"
+        return base if data_id is None else f"{base}/{data_id}"
+
     def bundle_dir(self, data_id: str, config_id: str) -> str:
         return f"{self.base}/bundles/{data_id}/{config_id}"
 
@@ -65,6 +73,11 @@ class Layout:
 
     def id_pointer(self, data_id: str) -> str:
         return f"{self.base}/bundles/{data_id}/{LATEST}"
+
+    def datasets(self, dataset: str | None = None) -> str:
+        """Every dataset's pointers, or one dataset's."""
+        base = f"{self.base}/datasets"
+        return base if dataset is None else f"{base}/{dataset}"
 
     def dataset_pointer(self, dataset: str, config_id: str | None) -> str:
         name = LATEST if config_id is None else f"config-{config_id}.json"

@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 from collections.abc import Iterable
-from typing import Any
 
 from ..bundle.ids import validate_config_id, validate_data_id
 from ..errors import BundleCorrupted, BundleNotFound
 from .entries import BundleEntry, Damage, GcReport, VerifyReport
 from .layout import MANIFEST, PARTIAL_SUFFIX, TEMP_MARK, Layout, pointer_label
+from .listing import listed_bundles, write_entry
 from .objects import ObjectFiles, modified, utc_now
-from .packing import read_manifest
 from .partial_state import abandoned_files, partial_markers
 from .pointers import dataset_pointers, pointer_bytes, read_pointer, read_pointers
 from .scan import leftovers, scan
@@ -90,12 +89,13 @@ class StoreMaintenance:
         return self._remove_bundle(data_id, config_id)
 
     def _remove_bundle(self, data_id: str, config_id: str) -> bool:
+        """Unpublish (manifest first), then remove the pack and the entry objects with it."""
         folder = self.layout.bundle_dir(data_id, config_id)
         manifest = f"{folder}/{MANIFEST}"
         existed = self.files.fs.exists(manifest)
         self.files.remove(manifest)  # unpublished from here on
         # File by file: fsspec's recursive rm would treat glob characters in the root as globs.
-        for path in self.files.find(f"{self.layout.base}/bundles/{data_id}/{config_id}"):
+        for path in self.files.find(folder):
             self.files.remove(path)
         if not self.files.atomic:
             with contextlib.suppress(OSError):
@@ -111,26 +111,18 @@ class StoreMaintenance:
                 return
         except (BundleNotFound, BundleCorrupted):
             return  # nothing to repoint, or damage that verify reports
-        newest: tuple[_dt.datetime, dict[str, Any]] | None = None
-        listing = self.files.find(f"{self.layout.base}/bundles/{data_id}")
-        manifests = [p for p in listing if p.endswith(f"/{MANIFEST}")]
-        for path, data in self.files.cat_many(manifests).items():
-            try:
-                manifest = read_manifest(data, where=path)  # type: ignore[arg-type]
-            except Exception:
-                continue
-            if manifest["data_id"] != data_id or manifest["config_id"] == removed_config_id:
-                continue
-            created = _dt.datetime.fromisoformat(manifest["created_at"])
-            if newest is None or created > newest[0]:
-                newest = (created, manifest)
-        if newest is None:
+        listing = self.files.find(self.layout.bundles(data_id))
+        remaining = [
+            e
+            for e in listed_bundles(self.files, self.layout, listing)
+            if e.config_id != removed_config_id
+        ]
+        if not remaining:
             self.files.remove(latest)
-        else:
-            manifest = newest[1]
-            self.files.write(
-                latest, pointer_bytes(data_id, manifest["config_id"], manifest["created_at"])
-            )
+            return
+        newest = max(remaining, key=lambda e: e.created_at)
+        published_at = newest.created_at.isoformat(timespec="milliseconds")
+        self.files.write(latest, pointer_bytes(data_id, newest.config_id, published_at))
 
     def gc(
         self,
@@ -145,9 +137,11 @@ class StoreMaintenance:
         ``keep_latest=N`` keeps the N newest bundles of each dataset;
         ``older_than`` removes only bundles created before ``now - older_than``
         (with ``keep_latest`` both must hold; alone, it applies to every bundle).
-        Packs no manifest names and temporary files are removed once older
-        than ``grace`` (a write in progress is younger); partial states of builds
-        started more than ``STALE_AFTER`` ago (killed ones), whatever ``grace`` says.
+        Packs and entry objects no manifest accounts for, and temporary files,
+        are removed once older than ``grace`` (a write in progress is younger);
+        partial states of builds started more than ``STALE_AFTER`` ago (killed
+        ones), whatever ``grace`` says.  A kept bundle without an entry object
+        (published by an older version) gets one, so listings stop reading it.
         """
         if keep_latest is None and older_than is None:
             raise ValueError("gc needs keep_latest and/or older_than")
@@ -165,6 +159,11 @@ class StoreMaintenance:
             if not dry_run:
                 self._remove_bundle(entry.data_id, entry.config_id)
         report.kept = len(found.entries) - len(report.removed)
+        if not dry_run:
+            gone = {(e.data_id, e.config_id) for e in report.removed}
+            for entry in found.unnamed:
+                if (entry.data_id, entry.config_id) not in gone:
+                    write_entry(self.files, self.layout, entry)
         building = self.files.find(self.layout.building())
         report.removed_files += abandoned_files(building, partial_markers(self.files, building))
         if not dry_run:

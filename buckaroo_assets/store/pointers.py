@@ -12,10 +12,17 @@ from typing import Any
 from ..bundle import codec
 from ..bundle.ids import validate_config_id, validate_data_id
 from ..errors import BundleCorrupted
-from .layout import Layout, PointerScope
+from .layout import Layout, PointerScope, pointer_label
 from .objects import ObjectFiles
 
-__all__ = ["dataset_pointers", "parse_pointer", "pointer_bytes", "read_pointer", "read_pointers"]
+__all__ = [
+    "dataset_pointers",
+    "parse_pointer",
+    "pins",
+    "pointer_bytes",
+    "read_pointer",
+    "read_pointers",
+]
 
 Key = tuple[str, str]
 
@@ -81,3 +88,17 @@ def dataset_pointers(
     if listing is None:
         listing = files.find(f"{layout.base}/datasets")
     return read_pointers(files, layout, sorted(p for p in listing if layout.pointer_scope(p)))
+
+
+def pins(pointers: dict[str, Key | BundleCorrupted]) -> dict[Key, tuple[str, ...]]:
+    """The labels of the readable pointers naming each bundle, in path order.
+
+    For one dataset that is ``<dataset>@<config_id>`` then ``<dataset>``, the
+    order ``put`` reports them in; damaged pointers are left to ``verify``.
+    """
+    found: dict[Key, list[str]] = {}
+    for path in sorted(pointers):
+        key = pointers[path]
+        if not isinstance(key, BundleCorrupted):
+            found.setdefault(key, []).append(pointer_label(path))
+    return {key: tuple(labels) for key, labels in found.items()}
