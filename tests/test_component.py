@@ -116,9 +116,7 @@ def run_cli(args: list[str], cwd: Path, tmp_path: Path) -> subprocess.CompletedP
 # ---------------------------------------------------------------- loading from YAML
 
 
-def test_yaml_declares_bundle_assets_with_config_id_code_versions(
-    project: Path, load: Any
-) -> None:
+def test_yaml_declares_bundle_assets_with_config_id_code_versions(project: Path, load: Any) -> None:
     defs = load(project)
     attributes = read_attributes(project)
     config_id = ba.StatsConfig(**attributes["stats"]).config_id
@@ -148,6 +146,23 @@ def test_yaml_declares_bundle_assets_with_config_id_code_versions(
     assert sensor.minimum_interval_seconds == attributes["sensor_interval_seconds"]
 
 
+@pytest.mark.parametrize(
+    ("checks", "names"),
+    [
+        ("each", {"bundle_integrity", "stats_consistency", "freshness"}),
+        ("one", {"bundle"}),
+        ("none", set()),
+    ],
+)
+def test_yaml_says_how_the_checks_are_reported(
+    project: Path, load: Any, checks: str, names: set[str]
+) -> None:
+    write_attributes(project, {**read_attributes(project), "checks": checks})
+    graph = load(project).resolve_asset_graph()
+    declared = {(key.asset_key.path[-1], key.name) for key in graph.asset_check_keys}
+    assert declared == {(dataset, name) for dataset in ("trips", "events") for name in names}
+
+
 def test_relative_sources_resolve_against_the_defs_folder_not_the_cwd(
     project: Path, load: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -160,9 +175,7 @@ def test_relative_sources_resolve_against_the_defs_folder_not_the_cwd(
         assert spec.metadata["source"] == str((project / COMPONENT / "data" / file).resolve())
 
 
-def test_materialize_yaml_declared_assets_then_load_the_bundles(
-    project: Path, load: Any
-) -> None:
+def test_materialize_yaml_declared_assets_then_load_the_bundles(project: Path, load: Any) -> None:
     defs = load(project)
     attributes = read_attributes(project)
     config = ba.StatsConfig(**attributes["stats"])
@@ -309,7 +322,8 @@ def test_a_drift_check_from_yaml(tmp_path: Path) -> None:
     )
     drift = component.drift.check()
     assert (drift.severity, drift.thresholds) == (
-        "ERROR", ba.DriftThresholds(rows_drop_pct=2.5, distance=None)
+        "ERROR",
+        ba.DriftThresholds(rows_drop_pct=2.5, distance=None),
     )
     graph = component.build_definitions(tmp_path).resolve_asset_graph()
     with_drift = {k.asset_key.path[-1] for k in graph.asset_check_keys if k.name == "drift"}

@@ -34,6 +34,7 @@ from buckaroo_assets.dagster import (
     frame_bundle_asset,
     partitioned_bundle_checks,
 )
+from buckaroo_assets.dagster.checks import CHECK_NAMES
 from buckaroo_assets.dagster.metadata import column_metric_key
 from buckaroo_assets.store import file_hashes
 
@@ -379,11 +380,11 @@ def test_metadata_reads_well_in_the_instance_and_feeds_dagsters_own_checks(
     assert column_metric_key("zone", "mean") not in plotted  # text has no mean
     assert metadata["approximate_columns"].value == 2
     data_id, config_id = metadata["data_id"].value, metadata["config_id"].value
-    assert metadata["viewer"].value == (
-        f"http://viewer.example:8765/bundles/{data_id}/{config_id}"
-    )
+    assert metadata["viewer"].value == (f"http://viewer.example:8765/bundles/{data_id}/{config_id}")
 
-    results = {name: passed for (key, name), passed in checks(first).items() if key == "buckaroo.trips"}
+    results = {
+        name: passed for (key, name), passed in checks(first).items() if key == "buckaroo.trips"
+    }
     bounds = {name: passed for name, passed in results.items() if name.endswith("_bounds_check")}
     assert len(bounds) == 2
     assert [p for n, p in bounds.items() if "fare" in n] == [False]  # 15 % null > 10
@@ -472,17 +473,8 @@ def test_checks_pass_then_detect_tampering_and_stale_sources(
     }
     assert checks(result) == dict.fromkeys(expected, True)
 
-    checks_only = dg.AssetSelection.all_asset_checks()
-    job = setup.defs.resolve_implicit_global_asset_job_def()
-
     def run_checks() -> dict[tuple[str, str], bool]:
-        subset = job.get_subset(
-            asset_selection=set(),
-            asset_check_selection=set(checks_only.resolve_checks(setup.defs.resolve_asset_graph())),
-        )
-        result = subset.execute_in_process(instance=instance)
-        assert not result.get_asset_materialization_events()  # checks never rebuild
-        return checks(result)
+        return checks(run_checks_only(setup.defs, instance))
 
     # damage one byte of the trips pack
     trips_id = ba.data_id_for(str(setup.paths["trips"]))
@@ -505,6 +497,42 @@ def test_checks_pass_then_detect_tampering_and_stale_sources(
 
     # re-materializing repairs both
     assert all(checks(run_all(setup.defs, instance)).values())
+
+
+def run_checks_only(
+    defs: dg.Definitions, instance: dg.DagsterInstance
+) -> dg.ExecuteInProcessResult:
+    """Every asset check of ``defs``, and nothing else, in one run."""
+    job = defs.resolve_implicit_global_asset_job_def()
+    selection = dg.AssetSelection.all_asset_checks().resolve_checks(defs.resolve_asset_graph())
+    result = job.get_subset(
+        asset_selection=set(), asset_check_selection=set(selection)
+    ).execute_in_process(instance=instance)
+    assert not result.get_asset_materialization_events()  # checks never rebuild
+    return result
+
+
+def test_the_three_checks_as_one_or_none(setup: Setup, instance: dg.DagsterInstance) -> None:
+    """checks="one": one 'bundle' check per dataset, failing when any of the three would."""
+    one = make_defs(setup.datasets, setup.url, checks="one")
+    built = run_all(one, instance)
+    assert checks(built) == {(f"{KEY}.{n}", "bundle"): True for n in NAMES}
+    (trips,) = [e for e in built.get_asset_check_evaluations() if e.asset_key == setup.key("trips")]
+    assert {k: trips.metadata[k].value for k in CHECK_NAMES} == dict.fromkeys(CHECK_NAMES, True)
+    assert trips.metadata["freshness/current_data_id"].value == ba.data_id_for(
+        str(setup.paths["trips"])
+    )
+
+    pa_csv.write_csv(pa.table({"sku": ["x"], "price": [9.5]}), setup.paths["prices"])
+    result = run_checks_only(one, instance)
+    assert checks(result) == {**checks(built), (f"{KEY}.prices", "bundle"): False}
+    (prices,) = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert prices.description == "freshness: the source changed since the bundle"
+    assert prices.metadata["bundle_integrity"].value is True
+
+    unchecked = run_all(make_defs(setup.datasets, setup.url, checks="none"), instance)
+    assert unchecked.get_asset_check_evaluations() == []
+    assert {value(m, "cache") for m in materializations(unchecked).values()} == {"hit", "miss"}
 
 
 def test_the_drift_check_compares_a_new_version_with_the_previous_one(

@@ -38,6 +38,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..bundle.config import StatsConfig
 from ..changes.thresholds import DriftThresholds
+from .checks import ChecksMode
 from .datasets import DATASETS_PER_STEP, Dataset, check_distinct_asset_names
 from .definitions import buckaroo_definitions
 from .drift import DriftCheck
@@ -247,6 +248,14 @@ class BuckarooBundles(dg.Component, dg.Resolvable, dg.Model):
             "multiprocess executor, and Dagster's cost per multi-asset grows with its square."
         ),
     ] = DATASETS_PER_STEP
+    checks: Annotated[
+        ChecksMode,
+        _doc(
+            "How each bundle's integrity, consistency and freshness checks are reported: each "
+            "(three checks), one (one 'bundle' check: a third of Dagster's events for checks, "
+            "for thousands of datasets) or none."
+        ),
+    ] = "each"
     drift: Annotated[
         DriftModel | None,
         _doc(
@@ -323,6 +332,7 @@ class BuckarooBundles(dg.Component, dg.Resolvable, dg.Model):
             "resource_key": self.resource_key,
             "automation_running": self.automation_running,
             "datasets_per_step": self.datasets_per_step,
+            "checks": self.checks,
             "drift": self.drift.check() if self.drift is not None else None,
         }
         # Dagster's loaders may load one code location twice in a process (``dagster

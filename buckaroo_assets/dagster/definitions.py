@@ -8,7 +8,7 @@ import dagster as dg
 
 from ..bundle.config import StatsConfig
 from .automation import new_versions_sensor, prewarm_schedule
-from .checks import bundle_checks, partitioned_bundle_checks
+from .checks import ChecksMode, bundle_checks, partitioned_bundle_checks
 from .datasets import DATASETS_PER_STEP, Dataset, dataset_bundle_assets, dataset_keys
 from .drift import DriftCheck
 from .fragments import FragmentedDataset, fragmented_bundle_assets
@@ -34,6 +34,7 @@ def buckaroo_definitions(
     automation_running: bool = False,
     datasets_per_step: int = DATASETS_PER_STEP,
     drift: DriftCheck | None = None,
+    checks: ChecksMode = "each",
 ) -> dg.Definitions:
     """Bundle assets for declared ``datasets`` and for the outputs of existing ``frames`` assets.
 
@@ -44,13 +45,16 @@ def buckaroo_definitions(
     ``datasets_per_step`` bounds how many datasets one step (one multi-asset) holds.
     ``drift`` (a :class:`DriftCheck`) adds a drift check to every dataset and
     unpartitioned frame bundle: the new version against the previous one stored.
+    ``checks="one"`` reports each declared dataset's integrity, consistency and
+    freshness as one ``bundle`` check, ``"none"`` not at all (see
+    ``dataset_bundle_assets``).
     A :class:`FragmentedDataset` among ``datasets`` becomes a graph-backed asset
     with one step per fragment and a merge step; the sensor and the prewarm
     schedule treat it like any dataset.
     """
     config = config or StatsConfig.from_project()
     assets: list[dg.AssetsDefinition] = []
-    checks: list[dg.AssetChecksDefinition] = []
+    check_defs: list[dg.AssetChecksDefinition] = []
     sensors: list[dg.SensorDefinition] = []
     by_bundle_key: dict[dg.AssetKey, Dataset] = {}
     whole = [ds for ds in datasets if isinstance(ds, Dataset)]
@@ -59,7 +63,7 @@ def buckaroo_definitions(
         assets += dataset_bundle_assets(
             whole, config=config, key_prefix=key_prefix, group_name=group_name,
             pool=pool, resource_key=resource_key, datasets_per_step=datasets_per_step,
-            drift=drift,
+            drift=drift, checks=checks,
         )
     if fragmented:
         assets += fragmented_bundle_assets(
@@ -92,7 +96,7 @@ def buckaroo_definitions(
         assets.append(asset)
         dataset = dataset_for_asset(upstream.key)
         if asset.partitions_def is None:
-            checks.append(
+            check_defs.append(
                 bundle_checks(
                     asset.key, dataset, config_id=config.config_id,
                     name=f"{asset.key.to_python_identifier()}_checks", resource_key=resource_key,
@@ -100,7 +104,7 @@ def buckaroo_definitions(
                 )
             )
         else:
-            checks += partitioned_bundle_checks(
+            check_defs += partitioned_bundle_checks(
                 asset.key, dataset, config_id=config.config_id,
                 partitions_def=asset.partitions_def, resource_key=resource_key,
             )
@@ -120,7 +124,7 @@ def buckaroo_definitions(
         )
     return dg.Definitions(
         assets=assets,
-        asset_checks=checks,
+        asset_checks=check_defs,
         sensors=sensors,
         schedules=schedules,
         resources={resource_key: store or BundleStoreResource()},

@@ -45,8 +45,8 @@ class BundleStoreResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """In a step process of its own, stop the step if its run worker dies (see ``orphans``)."""
-        if context.instance is not None and context.dagster_run is not None:
-            watch_run_worker(context.instance, context.dagster_run)
+        if context.instance is not None and context.run is not None:
+            watch_run_worker(context.instance, context.run)
 
     def get_store(self) -> BundleStore:
         return open_store(self.url, self.storage_options or None)
