@@ -1,5 +1,7 @@
 """One measurement, run in a fresh interpreter by ``benchmarks.bench_build``.
 
+``timed`` is the measurement itself, also used by ``benchmarks.bench_fragments``.
+
 Usage: ``python -m benchmarks._worker CONTENDER PATH``
 
 Imports are done before the clock starts; only the operation itself is timed
@@ -26,7 +28,7 @@ import json
 import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 # Modules the operations import lazily on first use: imported before the clock
@@ -54,8 +56,8 @@ PREIMPORTS: dict[str, tuple[str, ...]] = {
 PREIMPORTS["build_bundle_hashed"] = (*PREIMPORTS["build_bundle"], "buckaroo_assets.build.data_id")
 
 
-def _preimport(contender: str) -> None:
-    for name in PREIMPORTS.get(contender, ()):
+def _preimport(names: Iterable[str]) -> None:
+    for name in names:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
 
@@ -144,10 +146,12 @@ def _vm_hwm_kib() -> int | None:
     return None
 
 
-def main(argv: list[str]) -> None:
-    contender, path = argv
-    operation = CONTENDERS[contender](path)
-    _preimport(contender)
+def timed(operation: Callable[[], Any], preimports: Iterable[str] = ()) -> tuple[dict[str, Any], Any]:
+    """Run ``operation`` once, after importing ``preimports``: its measurements and its result.
+
+    The result is returned, so freeing it is not part of the time.
+    """
+    _preimport(preimports)
     modules_before = set(sys.modules)
     rss_before = _peak_kib()
     cpu_started = _cpu_seconds()
@@ -158,7 +162,6 @@ def main(argv: list[str]) -> None:
     peak = _peak_kib()
     late = sorted(m for m in set(sys.modules) - modules_before if not m.startswith("_"))
     record = {
-        "contender": contender,
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
         "peak_rss_kib": peak,
@@ -166,6 +169,14 @@ def main(argv: list[str]) -> None:
         "vm_hwm_kib": _vm_hwm_kib(),
         "late_imports": late,
     }
+    return record, result
+
+
+def main(argv: list[str]) -> None:
+    contender, path = argv
+    operation = CONTENDERS[contender](path)
+    measured, result = timed(operation, PREIMPORTS.get(contender, ()))
+    record = {"contender": contender, **measured}
     rows = _rows(result)
     if rows is not None:
         record["rows"] = rows

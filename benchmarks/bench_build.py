@@ -251,6 +251,19 @@ def format_table(summary: dict[str, dict[str, Any]], errors: dict[str, str]) -> 
     return markdown_table(header, rows)
 
 
+def run_header(command: str, started: dt.datetime, facts: dict[str, Any], load_before: Any) -> dict[str, Any]:
+    """What every results file opens with: the command, when, on what, and how loaded."""
+    return {
+        "command": command,
+        "date_utc": started.isoformat(timespec="seconds"),
+        "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": facts,
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "harness_peak_rss_mib": mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
+    }
+
+
 def command_line(argv: list[str]) -> str:
     return shlex.join(["python", "-m", "benchmarks.bench_build", *argv])
 
@@ -338,13 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         checks.append(flatness("rows x10", ("mixed", 2_000_000, None), ("mixed", 20_000_000, None)))
         checks.append(flatness("columns x4", ("wide_floats", 20_000, 500), ("wide_floats", 20_000, 2_000)))
     results = {
-        "command": command_line(argv),
-        "date_utc": started.isoformat(timespec="seconds"),
-        "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": facts,
-        "load_average_before": load_before,
-        "load_average_after": load_average(),
-        "harness_peak_rss_mib": mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
+        **run_header(command_line(argv), started, facts, load_before),
         "repeats": args.repeats,
         "units": {"seconds": "wall seconds inside the child", "rss": "MiB (ru_maxrss / 1024)"},
         "labels": dict(CONTENDERS),

@@ -3,7 +3,8 @@
 One command (run from the repository root)::
 
     python -m benchmarks.bench_many --datasets 1000 [--rows 1000]
-                                    [--parts defs,build,prewarm,change,sensor,loop]
+                                    [--parts defs,webserver,floor,build,prewarm,change,sensor,loop]
+                                    [--checks each|one|none]
 
 It writes ``--datasets`` Parquet files of ``--rows`` rows into a temporary
 folder with a code location (``buckaroo_definitions`` over all of them, a
@@ -11,6 +12,12 @@ folder with a code location (``buckaroo_definitions`` over all of them, a
 fresh process:
 
 - ``defs``: building the definitions and the asset job (after imports);
+- ``webserver``: ``dagster-webserver`` started on the code location until
+  its workspace reports the location loaded, then until the asset graph
+  (every asset node) is answered over GraphQL;
+- ``floor``: Dagster alone, the same number of assets in the same chunks
+  doing nothing, without and with three passing checks each (what any
+  integration with one asset per dataset pays);
 - ``build``: the first build, ``dagster asset materialize`` of every bundle
   (multiprocess executor, one step per chunk of datasets);
 - ``prewarm``: a prewarm schedule tick with every bundle stored (it requests
@@ -30,18 +37,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from benchmarks._table import markdown_table
+from buckaroo_assets.dagster.datasets import DATASETS_PER_STEP
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("defs", "build", "prewarm", "change", "sensor", "loop")
+PARTS = ("defs", "webserver", "floor", "build", "prewarm", "change", "sensor", "loop")
 _LOCATION = """\
+import os
 from pathlib import Path
 
 from buckaroo_assets.dagster import BundleStoreResource, Dataset, buckaroo_definitions
@@ -50,7 +62,35 @@ HERE = Path(__file__).parent
 defs = buckaroo_definitions(
     [Dataset(p.stem, str(p)) for p in sorted((HERE / "data").glob("*.parquet"))],
     store=BundleStoreResource(url=(HERE / "store").as_uri()),
+    checks=os.environ.get("BENCH_CHECKS", "each"),
 )
+"""
+# Dagster alone: the same number of assets in the same chunks, each step doing nothing but
+# report them (and, optionally, three passing checks each, as the bundle assets have).
+_FLOOR = """\
+import os
+
+import dagster as dg
+
+N, CHECKS, CHUNK = {datasets}, int(os.environ["FLOOR_CHECKS"]), {chunk}
+
+
+def chunk(start):
+    keys = [dg.AssetKey(["buckaroo", f"d{{i:05d}}"]) for i in range(start, min(N, start + CHUNK))]
+    checks = [dg.AssetCheckSpec(f"c{{j}}", asset=k) for k in keys for j in range(CHECKS)]
+
+    @dg.multi_asset(specs=[dg.AssetSpec(k, skippable=True) for k in keys], check_specs=checks,
+                    name=f"chunk_{{start}}", can_subset=True)
+    def report(context):
+        for k in keys:
+            yield dg.MaterializeResult(asset_key=k)
+            for j in range(CHECKS):
+                yield dg.AssetCheckResult(asset_key=k, check_name=f"c{{j}}", passed=True)
+
+    return report
+
+
+defs = dg.Definitions(assets=[chunk(s) for s in range(0, N, CHUNK)])
 """
 
 
@@ -139,9 +179,11 @@ def _in_child(work: Path, part: str, env: dict[str, str]) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _materialize(work: Path, env: dict[str, str], select: str) -> float:
+def _materialize(
+    work: Path, env: dict[str, str], select: str, location: str = "location.py"
+) -> float:
     command = [sys.executable, "-m", "dagster", "asset", "materialize",
-               "-f", str(work / "location.py"), "--select", select]
+               "-f", str(work / location), "--select", select]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -149,11 +191,59 @@ def _materialize(work: Path, env: dict[str, str], select: str) -> float:
     return time.perf_counter() - started
 
 
+_WORKSPACE = """{ workspaceOrError { ... on Workspace { locationEntries { loadStatus
+    locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+_ASSET_NODES = "{ assetNodes { assetKey { path } } }"
+
+
+def _graphql(port: int, query: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=600) as response:
+        return json.load(response)["data"]
+
+
+def _webserver(work: Path, env: dict[str, str]) -> tuple[float, float, int]:
+    """Seconds until the location is loaded, until the asset graph is answered; asset count."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "dagster_webserver", "-f", str(work / "location.py"),
+               "-h", "127.0.0.1", "-p", str(port)]
+    started = time.perf_counter()
+    server = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"dagster-webserver exited with {server.returncode}")
+            try:
+                entries = _graphql(port, _WORKSPACE)["workspaceOrError"]["locationEntries"]
+            except OSError:
+                entries = []
+            if entries and entries[0]["loadStatus"] == "LOADED":
+                location = entries[0]["locationOrLoadError"]
+                if location["__typename"] != "RepositoryLocation":
+                    raise RuntimeError(f"the location did not load: {location}")
+                break
+            time.sleep(0.2)
+        loaded = time.perf_counter() - started
+        nodes = _graphql(port, _ASSET_NODES)["assetNodes"]
+        return loaded, time.perf_counter() - started, len(nodes)
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", type=int, default=1000)
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--parts", default=",".join(PARTS))
+    parser.add_argument("--checks", choices=("each", "one", "none"), default="each",
+                        help="how the bundle assets report their checks (buckaroo_definitions)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -176,7 +266,7 @@ def main() -> None:
         home.mkdir()
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUCKAROO_"))}
-        env.update(DAGSTER_HOME=str(home), PYTHONPATH=str(ROOT))
+        env.update(DAGSTER_HOME=str(home), PYTHONPATH=str(ROOT), BENCH_CHECKS=args.checks)
         time.sleep(2.5)  # files younger than 2 s get no remembered hash (docs/dagster.md)
 
         n = args.datasets
@@ -191,6 +281,17 @@ def main() -> None:
             got = _in_child(work, "defs", env)
             rows.append(("definitions + asset job", got["seconds"], "",
                          f"definitions alone {got['defs_seconds']:.1f} s"))
+        if "webserver" in parts:
+            loaded, graph, nodes = _webserver(work, env)
+            rows.append(("webserver: location loaded", loaded, "", "dagster-webserver -f"))
+            rows.append(("webserver: asset graph answered", graph, "",
+                         f"{nodes:,} asset nodes over GraphQL"))
+        if "floor" in parts:
+            (work / "floor.py").write_text(_FLOOR.format(datasets=n, chunk=DATASETS_PER_STEP))
+            for checks in (0, 3):
+                seconds = _materialize(work, {**env, "FLOOR_CHECKS": str(checks)}, "*", "floor.py")
+                rows.append((f"Dagster alone: no-op assets, {checks} checks each", seconds, "miss",
+                             "same chunks, nothing built"))
         if "build" in parts:
             rows.append(("first build (dagster asset materialize)",
                          _materialize(work, env, "kind:buckaroo"), "miss", "all misses"))
@@ -226,7 +327,7 @@ def main() -> None:
         for label, s, base, note in rows
     ]
     header = ["operation", "s", "ms / dataset", "x plain loop", "notes"]
-    print(f"{n:,} datasets of {args.rows:,} rows, python {sys.version.split()[0]}, "
+    print(f"{n:,} datasets of {args.rows:,} rows, checks={args.checks}, python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     print(markdown_table(header, table))
 
