@@ -15,6 +15,9 @@ Layout under the store root (``v1`` is the layout version)::
     v1/building/<data_id>/<config_id>/partial.json       its marker (see :mod:`.partial_state`)
     v1/partials/<dataset>/<fragment id>/<config_id>/<content id>.partial
                                                          one fragment's partial stats
+    v1/partials/<dataset>/<fragment id>/<config_id>/current.json
+                                                         a partition's current partial (see
+                                                         :mod:`.partials`)
 """
 
 from __future__ import annotations
