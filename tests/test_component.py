@@ -163,6 +163,23 @@ def test_yaml_says_how_the_checks_are_reported(
     assert declared == {(dataset, name) for dataset in ("trips", "events") for name in names}
 
 
+def test_templates_are_rendered_and_plain_text_kept(
+    project: Path, load: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRIPS_FOLDER", "data")
+    attributes = read_attributes(project)
+    attributes["datasets"][0] |= {
+        "source": "{{ env.TRIPS_FOLDER }}/trips.csv",
+        "description": "Trips from {{ env.TRIPS_FOLDER }}",
+    }
+    attributes["datasets"][1]["description"] = "Events {not a template}"
+    write_attributes(project, attributes)
+    specs = {spec.key.path[-1]: spec for spec in load(project).resolve_all_asset_specs()}
+    trips, events = specs["trips"], specs["events"]
+    assert trips.metadata["source"] == str((project / COMPONENT / "data" / "trips.csv").resolve())
+    assert (trips.description, events.description) == ("Trips from data", "Events {not a template}")
+
+
 def test_relative_sources_resolve_against_the_defs_folder_not_the_cwd(
     project: Path, load: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -81,27 +81,47 @@ def _doc(text: str) -> dg.Resolver:
     return dg.Resolver.default(description=text)
 
 
+def _rendered(context: dg.ResolutionContext, value: str | None) -> str | None:
+    """A template rendered, plain text as it is: Dagster compiles every string it resolves
+    as a Jinja template, which was half the load time of 10,000 declared datasets."""
+    if value is None or "{" not in value:  # no {{ }}, {% %} or {# #}: nothing to render
+        return value
+    return context.resolve_value(value, as_type=str)
+
+
+def _text(text: str, optional: bool = False) -> dg.Resolver:
+    """A documented text field, rendered only when it holds a template."""
+    return dg.Resolver(
+        _rendered,
+        model_field_type=str | None if optional else str,
+        description=text,
+        inject_before_resolve=False,  # the template, if any, is rendered by _rendered
+    )
+
+
 class DatasetModel(dg.Resolvable, dg.Model):
     """One dataset: its name becomes the asset name and the dataset name in the store."""
 
     name: Annotated[
         str,
-        _doc(
+        _text(
             "Dataset name: letters, digits and '._-@=' (a path segment in the store and an "
             "asset name, where '.-@=' become '_')."
         ),
     ]
     source: Annotated[
         str,
-        _doc(
+        _text(
             "Parquet/CSV/JSON-lines file, folder or fsspec URL; a relative local path is "
             "resolved against the folder holding defs.yaml."
         ),
     ]
-    storage_options: Annotated[
-        dict[str, Any], _doc("fsspec options used to read the source.")
-    ] = Field(default_factory=dict)
-    description: Annotated[str | None, _doc("Description of the bundle asset.")] = None
+    storage_options: Annotated[dict[str, Any], _doc("fsspec options used to read the source.")] = (
+        Field(default_factory=dict)
+    )
+    description: Annotated[str | None, _text("Description of the bundle asset.", optional=True)] = (
+        None
+    )
     fragments: Annotated[
         Literal["files"] | int | None,
         _doc(
