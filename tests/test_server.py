@@ -261,13 +261,23 @@ def test_many_parallel_requests_with_bounded_workers(server: BundleServer, store
     assert peak - before <= 32 + 1 + 4
 
 
+# `buckaroo-assets serve` with Ctrl-C (SIGINT) handled even when this test runs in a background
+# job of a non-interactive shell, whose children inherit SIGINT ignored.
+SERVE_WITH_CTRL_C = (
+    "import runpy, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "sys.argv[0] = 'buckaroo-assets'\n"
+    "runpy.run_module('buckaroo_assets.cli', run_name='__main__')\n"
+)
+
+
 def test_serve_command_in_its_own_process_keeps_memory_bounded(
     store: ba.BundleStore, tmp_path: Path
 ) -> None:
     stderr = tmp_path / "stderr.txt"
     with stderr.open("w") as errors:  # a pipe nobody reads would fill up and stall the server
         process = subprocess.Popen(
-            [sys.executable, "-m", "buckaroo_assets.cli", "--store", store.url, "serve", "--port", "0", "--workers", "4"],
+            [sys.executable, "-c", SERVE_WITH_CTRL_C, "--store", store.url, "serve", "--port", "0", "--workers", "4"],
             stdout=subprocess.PIPE,
             stderr=errors,
             text=True,
