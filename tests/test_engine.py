@@ -68,3 +68,41 @@ def test_an_error_in_one_column_stops_the_build_and_surfaces() -> None:
     accumulators[1].update = explode
     with pytest.raises(RuntimeError, match="column i failed"):
         accumulate(table.to_batches(), accumulators, config.block_rows, workers=2)
+
+
+def _sketched_table(rows: int) -> pa.Table:
+    """Columns past a 20,000 threshold (numbers, text, decimals) and exact ones, no NaN."""
+    rng = np.random.default_rng(11)
+    magnitudes = 10.0 ** rng.integers(-30, 30, rows)
+    ids = rng.integers(0, 10**12, rows)
+    return pa.table(
+        {
+            "f": rng.normal(size=rows) * magnitudes,
+            "i": ids,
+            "s": pa.array([f"user-{v:x}" if v % 7 else None for v in ids]),
+            "d": pa.array(rng.integers(0, 10**9, rows), type=pa.int64()).cast(pa.decimal128(19, 0)),
+            "t": pa.array(rng.integers(0, 10**15, rows), type=pa.timestamp("us", tz="UTC")),
+            "c": pa.array([f"k{v}" for v in rng.integers(0, 50, rows)]).dictionary_encode(),
+            "b": rng.random(rows) < 0.3,
+        }
+    )
+
+
+SKETCHED = _sketched_table(170_000)
+SKETCH_CONFIG = ba.StatsConfig(distinct_threshold=20_000, sketch_size=1_024)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    block_rows=st.sampled_from([999, 8_192, 65_535, 100_000, 1_000_000]),
+    chunk=st.sampled_from([777, 50_000, 65_536, 200_000]),
+)
+def test_stats_do_not_depend_on_the_block_size_or_the_source_batches(block_rows: int, chunk: int) -> None:
+    whole = ba.build_bundle(SKETCHED, data_id="t", config=SKETCH_CONFIG)
+    assert {"f", "i", "s", "d"} <= {
+        name for name in SKETCHED.column_names if whole.column_stats(name).get("approximate")
+    }
+    rebatched = pa.Table.from_batches(SKETCHED.to_batches(max_chunksize=chunk))
+    other = ba.build_bundle(rebatched, data_id="t", config=SKETCH_CONFIG.replace(block_rows=block_rows))
+    assert other.config_id == whole.config_id
+    assert other.stats == whole.stats

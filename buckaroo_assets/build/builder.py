@@ -101,14 +101,10 @@ def scan_source(
     keep_state: bool = False,
 ) -> Scan:
     """Run the engine over every column group of ``opened``, optionally over rows
-    ``row_range`` only (its start a multiple of ``block_rows``, so the blocks are the
-    whole's) and keeping each accumulator's state for a later merge."""
+    ``row_range`` only, and keeping each accumulator's state for a later merge."""
     accumulators = [
         new_accumulator(f.type, name, config) for f, name in zip(opened.schema, opened.names, strict=True)
     ]
-    if keep_state:
-        for accumulator in accumulators:
-            accumulator.record_blocks()
     groups = column_groups(opened, config)
     reporter = _Reporter(progress, opened.rows_total, len(groups), started)
     results: list[Any] = [None] * len(accumulators)

@@ -202,8 +202,7 @@ def build_partial(
 
     ``fragment=(index, count)``: with ``split`` (the default), ``source`` is the
     whole dataset and this summarises its ``index``-th of ``count`` row ranges
-    (``fragment_rows``), each starting on a ``config.block_rows`` boundary so the
-    engine cuts the same blocks as one pass over the whole. With ``split=False``,
+    (``fragment_rows``: as even as they go, the same for every config). With ``split=False``,
     ``source`` is itself the ``index``-th of ``count`` pieces (files, frames) of
     the dataset, in row order, and is summarised whole. ``data_id`` names the
     dataset the fragment belongs to; ``merge_partials`` refuses fragments of another.
@@ -224,7 +223,7 @@ def build_partial(
                     "pass each piece with split=False"
                 )
             rows = sum(batch.num_rows for batch in opened.batches(config.block_rows, None))
-        row_range = fragment_rows(index, count, rows, config.block_rows)
+        row_range = fragment_rows(index, count, rows)
     scan = scan_source(opened, config, None, started, row_range=row_range, keep_state=True)
     # A range that starts past the first window has none of its rows.
     window_rows = config.window_rows - (0 if row_range is None else row_range[0])
@@ -287,12 +286,13 @@ def merge_partials(
     return Bundle(data_id=data_id, config=whole.config, stats=stats, first_window=whole.window, meta=meta)
 
 
-def fragment_rows(index: int, count: int, rows: int, block_rows: int) -> tuple[int, int]:
-    """Rows [start, stop) of fragment ``index`` of ``count``: whole blocks, as even as they go."""
-    blocks = -(-rows // block_rows)
-    start = index * blocks // count * block_rows
-    stop = min(rows, (index + 1) * blocks // count * block_rows)
-    return start, max(start, stop)
+def fragment_rows(index: int, count: int, rows: int) -> tuple[int, int]:
+    """Rows [start, stop) of fragment ``index`` of ``count``, as even as they go.
+
+    It depends on nothing else (not the block size): partials built apart, under
+    configs with one config_id, must cover the same ranges.
+    """
+    return index * rows // count, (index + 1) * rows // count
 
 
 def folder_files(source: str, *, storage_options: dict | None = None) -> list[tuple[str, str]]:

@@ -22,6 +22,7 @@ from .codec import dumps
 __all__ = ["StatsConfig"]
 
 _CONFIG_KIND = "buckaroo_assets.StatsConfig"
+_NOT_IN_ID = frozenset({"block_rows"})  # fields that change how fast, never what
 
 
 def _plain_name(name: object) -> object:
@@ -75,7 +76,8 @@ class StatsConfig:
     """Past ``distinct_threshold``: counters of the frequent-values sketch, and 4x the
     quantile sketch's k; its bounds are in docs/stats.md."""
     block_rows: int = 65_536
-    """Rows per canonical block; float sums depend on it in the last bit."""
+    """Rows read per block: memory and speed only, never the stats (sums are exact and
+    sketches take rows in fixed units), so it is not part of the ``config_id``."""
     skip_columns: frozenset[Hashable] = frozenset()
     """Original column names whose stats are not computed."""
     engine_version: str = STATS_ENGINE_VERSION
@@ -132,8 +134,10 @@ class StatsConfig:
 
     @cached_property
     def config_id(self) -> str:
-        """32 lowercase hex chars: BLAKE2b-128 of every field, by name, canonically encoded."""
-        payload = {"kind": _CONFIG_KIND, "fields": self.to_dict()}
+        """32 lowercase hex chars: BLAKE2b-128 of every field that changes the stats
+        (all but ``block_rows``), by name, canonically encoded."""
+        fields = {name: value for name, value in self.to_dict().items() if name not in _NOT_IN_ID}
+        payload = {"kind": _CONFIG_KIND, "fields": fields}
         return hashlib.blake2b(dumps(payload), digest_size=16).hexdigest()
 
     def __eq__(self, other: object) -> bool:

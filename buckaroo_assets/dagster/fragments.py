@@ -98,7 +98,7 @@ class FragmentedDataset:
     ``fragments=None``: ``source`` is a folder or prefix and each data file below
     it (``folder_files``: by path, names starting with ``.`` or ``_`` skipped) is a
     fragment. ``fragments=N``: ``source`` is one file and each of its ``N`` row
-    ranges (whole blocks of ``block_rows``, ``fragment_rows``) is a fragment.
+    ranges (``fragment_rows``) is a fragment.
     """
 
     name: str

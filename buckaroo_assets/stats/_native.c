@@ -1,6 +1,6 @@
 /*
- * Fused hash + HyperLogLog register update for numbers, and string hashing, one
- * pass per block.
+ * Fused hash + HyperLogLog register update for numbers, string hashing, and
+ * exact sums of floats and of their squares, one pass per block.
  *
  * The numpy path (hashing.py, hll.py) needs a dozen full-array passes and
  * temporaries per block; past the distinct threshold that was most of a
@@ -181,14 +181,127 @@ done:
     return result;
 }
 
+/* Exact float sums: every finite double is m * 2**(e - 1075) with an integer
+ * mantissa m < 2**53 (e = 1 for subnormals), so the sum of a block is a sum of
+ * integers at binary positions. Mantissas are first added per exponent in
+ * 128-bit integers (one add per value), then each exponent's total is added
+ * into base-2**32 bins at its position. The result is the exact sum, whatever
+ * the order or grouping of the values. Squares likewise: m*m < 2**106 at
+ * position 2 * (e - 1075). */
+#define CHUNK (1 << 21) /* 2**21 squares below 2**106 cannot overflow 128 bits */
+
+static void add_piece(int64_t *bins, int64_t position, uint64_t piece, int negative)
+{
+    uint64_t shifted = piece << (position & 31); /* piece < 2**32: below 2**63 */
+    int64_t low = (int64_t)(shifted & 0xFFFFFFFFu), high = (int64_t)(shifted >> 32);
+    bins[position >> 5] += negative ? -low : low;
+    bins[(position >> 5) + 1] += negative ? -high : high;
+}
+
+static void add_wide(int64_t *bins, int64_t position, unsigned __int128 magnitude, int negative)
+{
+    for (; magnitude; magnitude >>= 32, position += 32)
+        add_piece(bins, position, (uint64_t)(magnitude & 0xFFFFFFFFu), negative);
+}
+
+static void carry(int64_t *bins, Py_ssize_t count)
+{
+    /* Every bin but the last into [0, 2**32); the last keeps the sign. */
+    for (Py_ssize_t j = 0; j + 1 < count; j++) {
+        int64_t over = bins[j] >= 0 ? bins[j] / 4294967296 : -((-bins[j] + 4294967295) / 4294967296);
+        bins[j] -= over * 4294967296;
+        bins[j + 1] += over;
+    }
+}
+
+PyDoc_STRVAR(float_power_sums_doc,
+             "float_power_sums(sums, squares, values)\n\n"
+             "Add the exact sum of the finite float64 values, in units of 2**-1074, and of\n"
+             "their squares, in units of 2**-2148, into two int64 arrays of base-2**32 digits.");
+
+static PyObject *float_power_sums(PyObject *self, PyObject *args)
+{
+    Py_buffer sums, squares, values;
+    if (!PyArg_ParseTuple(args, "w*w*y*", &sums, &squares, &values))
+        return NULL;
+    PyObject *result = NULL;
+    __int128 *totals = NULL;
+    unsigned __int128 *square_totals = NULL;
+    if (values.len % 8 || sums.len < 72 * 8 || squares.len < 140 * 8) {
+        PyErr_SetString(PyExc_ValueError, "values must be float64; sums 72 and squares 140 int64 digits");
+        goto done;
+    }
+    totals = PyMem_RawCalloc(2048, sizeof(__int128));
+    square_totals = PyMem_RawCalloc(2048, sizeof(unsigned __int128));
+    if (!totals || !square_totals) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t n = values.len / 8;
+    const char *raw = values.buf;
+    int64_t *sum_bins = sums.buf, *square_bins = squares.buf;
+    int not_finite = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t start = 0; start < n && !not_finite; start += CHUNK) {
+        Py_ssize_t stop = n - start < CHUNK ? n : start + CHUNK;
+        int low = 2047, high = 0;
+        for (Py_ssize_t i = start; i < stop; i++) {
+            uint64_t bits;
+            memcpy(&bits, raw + 8 * i, 8);
+            int exponent = (int)((bits >> 52) & 0x7FF);
+            uint64_t mantissa = bits & 0xFFFFFFFFFFFFFULL;
+            if (exponent == 0x7FF) {
+                not_finite = 1;
+                break;
+            }
+            if (exponent)
+                mantissa |= 1ULL << 52;
+            else
+                exponent = 1;
+            totals[exponent] += (bits >> 63) ? -(__int128)mantissa : (__int128)mantissa;
+            square_totals[exponent] += (unsigned __int128)mantissa * mantissa;
+            low = exponent < low ? exponent : low;
+            high = exponent > high ? exponent : high;
+        }
+        for (int e = low; e <= high; e++) {
+            if (totals[e]) {
+                int negative = totals[e] < 0;
+                add_wide(sum_bins, e - 1, negative ? -(unsigned __int128)totals[e] : (unsigned __int128)totals[e], negative);
+                totals[e] = 0;
+            }
+            if (square_totals[e]) {
+                add_wide(square_bins, 2 * (int64_t)e - 2, square_totals[e], 0);
+                square_totals[e] = 0;
+            }
+        }
+        carry(sum_bins, 72);
+        carry(square_bins, 140);
+    }
+    Py_END_ALLOW_THREADS
+    if (not_finite) {
+        PyErr_SetString(PyExc_ValueError, "values must be finite");
+        goto done;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_RawFree(totals);
+    PyMem_RawFree(square_totals);
+    PyBuffer_Release(&sums);
+    PyBuffer_Release(&squares);
+    PyBuffer_Release(&values);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"add_words", add_words, METH_VARARGS, add_words_doc},
     {"hash_binary", hash_binary, METH_VARARGS, hash_binary_doc},
+    {"float_power_sums", float_power_sums, METH_VARARGS, float_power_sums_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_native", "Fused hash + HyperLogLog kernels.", -1, methods,
+    PyModuleDef_HEAD_INIT, "_native", "Fused hash + HyperLogLog kernels and exact float sums.", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__native(void)

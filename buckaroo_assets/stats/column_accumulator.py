@@ -3,6 +3,11 @@
 An accumulator keeps only per-column state (counts, moments, extremes, a
 Distribution), so memory never grows with the number of rows, and
 ``a.merge(b)`` gives the stats of the concatenated data.
+
+Whatever size the blocks come in, an accumulator sees a column as units of
+``UNIT_ROWS`` rows: the few steps that depend on how rows are grouped (when
+counting gives way to sketches, what each sketch update holds) happen only at
+unit ends, so the stats are the same for every block size.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import pyarrow.compute as pc
 
 from . import histogram
 from .counts import unify
-from .distribution import Summary
+from .distribution import Distribution, Summary
 from .settings import StatsSettings
+
+UNIT_ROWS = 65_536
 
 
 def frequency_keys(k: int) -> list[str]:
@@ -34,13 +41,21 @@ class ColumnAccumulator:
         self.config = config
         self.length = 0
         self.null_count = 0
+        self.distribution: Distribution | None = None  # for the types whose values are counted
 
     def update(self, array: pa.Array) -> None:
         if isinstance(array, pa.DictionaryArray):
             array = plain_dictionary(array)
-        self.length += len(array)
-        self.null_count += array.null_count
-        self._update(array)
+        start = 0
+        while start < len(array):
+            room = UNIT_ROWS - self.length % UNIT_ROWS
+            piece = array if start == 0 and len(array) <= room else array.slice(start, room)
+            start += len(piece)
+            self.length += len(piece)
+            self.null_count += piece.null_count
+            self._update(piece)
+            if self.distribution is not None and self.length % UNIT_ROWS == 0:
+                self.distribution.end_unit()
 
     def _update(self, array: pa.Array) -> None:
         """Nested and null columns: counts only."""
@@ -48,10 +63,6 @@ class ColumnAccumulator:
     def merge(self, other: ColumnAccumulator) -> None:
         self.length += other.length
         self.null_count += other.null_count
-
-    def record_blocks(self) -> None:
-        """Keep what a later ``merge`` must replay block by block to equal one pass over the
-        whole (floats' per-block moments); partial stats call it before the first block."""
 
     def state(self) -> dict[str, Any]:
         """What ``merge`` needs, as plain values, numpy and Arrow arrays: partial stats travel as it."""

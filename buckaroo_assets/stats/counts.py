@@ -42,6 +42,9 @@ class NumpyCounts:
             return _present(dense[1], values.dtype.type(dense[0]))
         return sorted_counts(np.sort(values))
 
+    def empty_like(self) -> NumpyCounts:
+        return NumpyCounts(self.values.dtype)
+
     def add_values(self, values: np.ndarray, extremes: tuple[Any, Any] | None = None) -> None:
         """Count one block of values (nulls already removed); ``extremes``, the block's
         min and max when the caller knows them already."""
@@ -184,6 +187,9 @@ class ArrowCounts:
             array = unify(array)  # few kernels accept view types yet
         result = pc.value_counts(array.drop_null())
         return unify(result.field(0)), result.field(1).to_numpy().astype(np.int64)
+
+    def empty_like(self) -> ArrowCounts:
+        return ArrowCounts(self.values.type)
 
     def add_counts(self, values: pa.Array, counts: np.ndarray) -> None:
         self._pending.append((values, counts))

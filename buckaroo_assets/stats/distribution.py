@@ -13,7 +13,9 @@ that holds whatever the row order:
   ``3 / k`` of the rows, ``k = sketch_size / 4``.
 
 Every stat derived from them is marked approximate. Memory per column is
-bounded by the threshold and the sketch size, never by the row count.
+bounded by the threshold, the sketch size and one unit of rows, never by the
+row count. The switch is decided, and the sketches are fed, only at the end of
+a unit (``end_unit``), so the result does not depend on the block size.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from .counts import ArrowCounts, NumpyCounts
 from .frequent import FrequentValues, sorted_counts
@@ -132,13 +135,12 @@ class Distribution:
         self.sketch: _Sketch | None = None
         self.keying = keying
         self.config = config
+        # Once sketched, what the current unit brought, fed to the sketches at its end.
+        self.unit_counts = counts.empty_like()
+        self.unit_rows: list[Any] = []
 
     def add_counts(self, values: Any, counts: np.ndarray) -> None:
-        if self.counts is not None:
-            self.counts.add_counts(values, counts)
-            self._escalate_if_needed()
-        else:
-            self.sketch.add_counts(values, counts)
+        (self.counts if self.counts is not None else self.unit_counts).add_counts(values, counts)
 
     @property
     def sketched(self) -> bool:
@@ -149,15 +151,30 @@ class Distribution:
         (``extremes``: the block's min and max, if known)."""
         if self.counts is not None:
             self.counts.add_values(values, extremes)
-            self._escalate_if_needed()
         else:
-            self.sketch.add_rows(values)
+            self.unit_rows.append(values)
 
     def add_rows(self, values: Any) -> None:
         """Values one per row, once sketched: hashed, never grouped as values."""
-        self.sketch.add_rows(values)
+        self.unit_rows.append(values)
+
+    def end_unit(self) -> None:
+        """The unit is complete (or the column ends): switch to sketches if the counts
+        outgrew the threshold, or feed the sketches what the unit brought."""
+        if self.counts is not None:
+            self._escalate_if_needed()
+            return
+        if self.unit_rows:
+            rows, self.unit_rows = self.unit_rows, []
+            self.sketch.add_rows(rows[0] if len(rows) == 1 else _concatenated(rows))
+        if self.unit_counts.distinct_upper_bound():
+            self.unit_counts.consolidate()
+            self.sketch.add_counts(self.unit_counts.values, self.unit_counts.counts)
+            self.unit_counts = self.unit_counts.empty_like()
 
     def merge(self, other: Distribution) -> None:
+        self.end_unit()
+        other.end_unit()
         if self.counts is not None and other.counts is not None:
             self.counts.merge(other.counts)
             self._escalate_if_needed()
@@ -169,6 +186,7 @@ class Distribution:
 
     def state(self) -> dict[str, Any]:
         """Exact counts (distinct values and their counts), or the sketches' state."""
+        self.end_unit()
         if self.counts is None:
             return {"sketch": self.sketch.state()}
         self.counts.consolidate()
@@ -183,6 +201,7 @@ class Distribution:
             self.counts.add_counts(state["values"], state["counts"])
 
     def summarize(self, k: int) -> Summary:
+        self.end_unit()
         if self.counts is not None:
             self.counts.consolidate()
             counts = self.counts.counts
@@ -225,6 +244,12 @@ class Distribution:
     def _to_sketch(self) -> None:
         self.sketch = _Sketch(self.counts, self.keying, self.config)
         self.counts = None
+
+
+def _concatenated(parts: list[Any]) -> Any:
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    return pa.concat_arrays(parts)
 
 
 def _as_list(values: Any) -> list[Any]:

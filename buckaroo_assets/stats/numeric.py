@@ -14,7 +14,13 @@ from . import histogram
 from .column_accumulator import ColumnAccumulator, frequency_keys
 from .counts import NumpyCounts
 from .distribution import Distribution, Keying
-from .exact_sums import exact_square_sum, exact_sum
+from .exact_sums import (
+    FLOAT_SQUARE_SCALE,
+    FLOAT_SUM_SCALE,
+    exact_float_sums,
+    exact_square_sum,
+    exact_sum,
+)
 from .kinds import Kind, kind_of
 from .settings import StatsSettings
 
@@ -48,15 +54,13 @@ class NumberAccumulator(ColumnAccumulator):
         self.min: Any = None
         self.max: Any = None
         self.n = 0  # finite values in the moments
-        self.total: int | float = 0
-        self.m2 = 0.0  # floats: centred second moment
-        self.square_total = 0  # integers: exact sum of squares
+        # Exact sums of the values and of their squares, as integers: floats in units of
+        # 2**-1074 and 2**-2148 (the scales below), so no stat depends on the row order.
+        self.total = 0
+        self.square_total = 0
+        self.scale = (FLOAT_SUM_SCALE, FLOAT_SQUARE_SCALE) if self.is_float else (0, 0)
         self.pos_inf = 0
         self.neg_inf = 0
-        # Floats, when kept (partial stats): every (n, sum, m2) folded into the moments, in
-        # order. Float addition does not associate, so merging a later part replays its
-        # blocks one by one, as a single pass over the whole would have added them.
-        self.block_moments: list[tuple[int, float, float]] | None = None
 
     def _update(self, array: pa.Array) -> None:
         values = self._numpy_values(array)
@@ -97,57 +101,24 @@ class NumberAccumulator(ColumnAccumulator):
             values = values[np.isfinite(values)]
             if len(values) == 0:
                 return
-        n = len(values)
+        self.n += len(values)
         if self.is_float:
-            with np.errstate(over="ignore", invalid="ignore"):  # near-max floats overflow as in pandas
-                total = float(values.sum())
-                centred = values - total / n
-                np.multiply(centred, centred, out=centred)  # squared in place: one temporary less
-                self._merge_moments(n, total, float(centred.sum()))
+            total, square_total = exact_float_sums(values)
         else:
-            # Integers keep exact power sums, so mean and std do not depend on
-            # how the rows were split or merged.
             bound = max(abs(int(lo)), abs(int(hi)))
-            self.n += n
-            self.total += exact_sum(values, bound)
-            self.square_total += exact_square_sum(values, bound)
-
-    def _merge_moments(self, n: int, total: float, m2: float) -> None:
-        """Chan et al.'s pairwise update of (count, sum, centred second moment)."""
-        if self.block_moments is not None:
-            self.block_moments.append((n, total, m2))
-        if self.n == 0:
-            self.n, self.total, self.m2 = n, total, m2
-            return
-        delta = total / n - self.total / self.n
-        combined = self.n + n
-        self.m2 += m2 + delta * delta * self.n * n / combined
-        self.n = combined
+            total, square_total = exact_sum(values, bound), exact_square_sum(values, bound)
         self.total += total
+        self.square_total += square_total
 
     def merge(self, other: NumberAccumulator) -> None:
         super().merge(other)
         self._merge_extremes(other)
-        if self.is_float:
-            for moments in other._folded_moments():
-                self._merge_moments(*moments)
-        else:
-            self.n += other.n
-            self.total += other.total
-            self.square_total += other.square_total
+        self.n += other.n
+        self.total += other.total
+        self.square_total += other.square_total
         self.pos_inf += other.pos_inf
         self.neg_inf += other.neg_inf
         self.distribution.merge(other.distribution)
-
-    def record_blocks(self) -> None:
-        if self.is_float:
-            self.block_moments = []
-
-    def _folded_moments(self) -> list[tuple[int, float, float]]:
-        """Float moments as merging replays them: every block when kept, else the aggregate."""
-        if self.block_moments is not None:
-            return self.block_moments
-        return [(self.n, self.total, self.m2)] if self.n else []
 
     def state(self) -> dict[str, Any]:
         state = super().state()
@@ -156,14 +127,10 @@ class NumberAccumulator(ColumnAccumulator):
             pos_inf=self.pos_inf,
             neg_inf=self.neg_inf,
             distribution=self.distribution.state(),
+            n=self.n,
+            total=self.total,
+            square_total=self.square_total,
         )
-        if self.is_float:
-            moments = self._folded_moments()
-            state["block_counts"] = np.array([m[0] for m in moments], dtype=np.int64)
-            state["block_sums"] = np.array([m[1] for m in moments], dtype=np.float64)
-            state["block_m2"] = np.array([m[2] for m in moments], dtype=np.float64)
-        else:
-            state.update(n=self.n, total=self.total, square_total=self.square_total)
         return state
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -172,14 +139,7 @@ class NumberAccumulator(ColumnAccumulator):
             self.min, self.max = state["extremes"][0], state["extremes"][1]
         self.pos_inf, self.neg_inf = state["pos_inf"], state["neg_inf"]
         self.distribution.restore(state["distribution"])
-        if self.is_float:
-            self.record_blocks()
-            moments = zip(state["block_counts"], state["block_sums"], state["block_m2"], strict=True)
-            for n, total, m2 in moments:
-                self._merge_moments(int(n), float(total), float(m2))
-        else:
-            self.n, self.total = state["n"], state["total"]
-            self.square_total = state["square_total"]
+        self.n, self.total, self.square_total = state["n"], state["total"], state["square_total"]
 
     def result(self) -> dict[str, Any]:
         stats = super().result()
@@ -212,16 +172,14 @@ class NumberAccumulator(ColumnAccumulator):
             return {"mean": infinite, "sum": infinite, "std": math.nan}
         if self.n == 0:
             return {}
-        mean = self.total / self.n  # int / int is correctly rounded: exact for integers
-        if self.n < 2:
-            std = None
-        elif self.is_float:
-            std = math.sqrt(self.m2 / (self.n - 1))
-        else:
-            spread = self.n * self.square_total - self.total * self.total
-            std = math.sqrt(Fraction(spread, self.n * (self.n - 1)))
-        total = self.total if not self.is_float else float(self.total)
-        return {"mean": float(mean), "std": std, "sum": total}
+        sum_scale, square_scale = self.scale
+        total = Fraction(self.total, 1 << sum_scale)
+        mean = total / self.n
+        std = None
+        if self.n >= 2:
+            spread = self.n * self.square_total - (self.total * self.total << (square_scale - 2 * sum_scale))
+            std = _square_root(Fraction(spread, self.n * (self.n - 1) << square_scale))
+        return {"mean": float(mean), "std": std, "sum": self.total if not self.is_float else _rounded(total)}
 
     def _typed(self, value: Any) -> Any:
         """numpy scalars to Python values; temporal ticks to datetimes and friends."""
@@ -230,6 +188,22 @@ class NumberAccumulator(ColumnAccumulator):
         if not self.temporal:
             return value
         return temporal_value(int(value), self.value_type)
+
+
+def _rounded(value: Fraction) -> float:
+    """The nearest float; infinite past the largest, as a float sum would overflow."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _square_root(value: Fraction) -> float:
+    """sqrt of an exact non-negative rational, correctly rounded unless beyond float range."""
+    try:
+        return math.sqrt(value)
+    except OverflowError:  # a variance past 1.8e308 can still have a finite root
+        return math.exp((math.log(value.numerator) - math.log(value.denominator)) / 2)
 
 
 def temporal_value(tick: int, t: pa.DataType) -> Any:
