@@ -199,11 +199,12 @@ def _rounded(value: Fraction) -> float:
 
 
 def _square_root(value: Fraction) -> float:
-    """sqrt of an exact non-negative rational, correctly rounded unless beyond float range."""
+    """sqrt of an exact non-negative rational, to float precision even past float range."""
     try:
         return math.sqrt(value)
     except OverflowError:  # a variance past 1.8e308 can still have a finite root
-        return math.exp((math.log(value.numerator) - math.log(value.denominator)) / 2)
+        root = Fraction(math.isqrt(value.numerator * (1 << 128) // value.denominator), 1 << 64)
+        return _rounded(root)
 
 
 def temporal_value(tick: int, t: pa.DataType) -> Any:
