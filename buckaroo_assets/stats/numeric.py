@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -172,14 +171,14 @@ class NumberAccumulator(ColumnAccumulator):
             return {"mean": infinite, "sum": infinite, "std": math.nan}
         if self.n == 0:
             return {}
+        # Exact integers divided once: Python's int / int is correctly rounded.
         sum_scale, square_scale = self.scale
-        total = Fraction(self.total, 1 << sum_scale)
-        mean = total / self.n
         std = None
         if self.n >= 2:
             spread = self.n * self.square_total - (self.total * self.total << (square_scale - 2 * sum_scale))
-            std = _square_root(Fraction(spread, self.n * (self.n - 1) << square_scale))
-        return {"mean": float(mean), "std": std, "sum": self.total if not self.is_float else _rounded(total)}
+            std = _square_root(spread, self.n * (self.n - 1) << square_scale)
+        total = self.total if not self.is_float else _quotient(self.total, 1 << sum_scale)
+        return {"mean": self.total / (self.n << sum_scale), "std": std, "sum": total}
 
     def _typed(self, value: Any) -> Any:
         """numpy scalars to Python values; temporal ticks to datetimes and friends."""
@@ -190,21 +189,20 @@ class NumberAccumulator(ColumnAccumulator):
         return temporal_value(int(value), self.value_type)
 
 
-def _rounded(value: Fraction) -> float:
+def _quotient(numerator: int, denominator: int) -> float:
     """The nearest float; infinite past the largest, as a float sum would overflow."""
     try:
-        return float(value)
+        return numerator / denominator
     except OverflowError:
-        return math.inf if value > 0 else -math.inf
+        return math.inf if numerator > 0 else -math.inf
 
 
-def _square_root(value: Fraction) -> float:
-    """sqrt of an exact non-negative rational, to float precision even past float range."""
+def _square_root(numerator: int, denominator: int) -> float:
+    """sqrt of an exact non-negative ratio, to float precision even past float range."""
     try:
-        return math.sqrt(value)
+        return math.sqrt(numerator / denominator)
     except OverflowError:  # a variance past 1.8e308 can still have a finite root
-        root = Fraction(math.isqrt(value.numerator * (1 << 128) // value.denominator), 1 << 64)
-        return _rounded(root)
+        return _quotient(math.isqrt((numerator << 128) // denominator), 1 << 64)
 
 
 def temporal_value(tick: int, t: pa.DataType) -> Any:
