@@ -30,9 +30,25 @@ def test_the_extension_is_built_and_used() -> None:
 
 
 def _reference(hashes: np.ndarray, precision: int) -> np.ndarray:
+    registers = np.zeros(1 << precision, dtype=np.uint8)
+    hll.add_hashes_numpy(registers, hashes, precision)
+    return registers
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    hashes=st.lists(st.integers(0, 2**64 - 1), max_size=400),
+    precision=st.integers(4, 18),
+    rounds=st.integers(1, 3),
+)
+def test_hash_registers_match_numpy(hashes: list[int], precision: int, rounds: int) -> None:
+    array = np.array(hashes + [0, 2**64 - 1, 1 << (64 - precision)], dtype=np.uint64)
     sketch = HyperLogLog(precision)
-    sketch.add_hashes(hashes)
-    return sketch.registers
+    reference = np.zeros(1 << precision, dtype=np.uint8)
+    for part in np.array_split(array, rounds):  # registers already raised stay as they are
+        sketch.add_hashes(part)
+        hll.add_hashes_numpy(reference, part, precision)
+    assert np.array_equal(sketch.registers, reference)
 
 
 @settings(max_examples=80, deadline=None)

@@ -17,10 +17,11 @@ import collections
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import buckaroo_assets as ba
+from buckaroo_assets.stats.frequent import _cut
 
 N = 200_000
 THRESHOLD = 1_000
@@ -160,3 +161,15 @@ def test_sketch_bounds_hold_on_generated_orders(
     if len(np.unique(values)) <= THRESHOLD:
         values = values + np.arange(N) * 1e-9  # keep the column past the threshold
     check_bounds(values, _sketched(values))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    held=st.lists(st.integers(1, 4), max_size=60),
+    fresh=st.lists(st.integers(1, 4), max_size=60),
+    capacity=st.integers(1, 80),
+)
+def test_the_cut_is_the_count_just_past_capacity(held: list[int], fresh: list[int], capacity: int) -> None:
+    assume(len(held) + len(fresh) > capacity)
+    expected = sorted(held + fresh, reverse=True)[capacity]
+    assert _cut(np.array(held, dtype=np.int64), np.array(fresh, dtype=np.int64), capacity) == expected

@@ -148,6 +148,38 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(add_hashes_doc,
+             "add_hashes(registers, hashes, precision)\n\n"
+             "Raise the register of each 64-bit hash (uint64) as HyperLogLog does.");
+
+static PyObject *add_hashes(PyObject *self, PyObject *args)
+{
+    Py_buffer registers, hashes;
+    int precision;
+    if (!PyArg_ParseTuple(args, "w*y*i", &registers, &hashes, &precision))
+        return NULL;
+    PyObject *result = NULL;
+    if (check_registers(&registers, precision) < 0)
+        goto done;
+    if (hashes.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "hashes must be 8-byte items");
+        goto done;
+    }
+    Py_ssize_t n = hashes.len / 8;
+    const uint64_t *words = hashes.buf;
+    uint8_t *regs = registers.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++)
+        observe(regs, precision, words[i]);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&registers);
+    PyBuffer_Release(&hashes);
+    return result;
+}
+
 PyDoc_STRVAR(hash_binary_doc,
              "hash_binary(out, offsets, data)\n\n"
              "Write the hash of each value data[offsets[i]:offsets[i+1]] into out (uint64).");
@@ -320,6 +352,7 @@ done:
 static PyMethodDef methods[] = {
     {"add_words", add_words, METH_VARARGS, add_words_doc},
     {"hash_binary", hash_binary, METH_VARARGS, hash_binary_doc},
+    {"add_hashes", add_hashes, METH_VARARGS, add_hashes_doc},
     {"float_power_sums", float_power_sums, METH_VARARGS, float_power_sums_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -105,8 +105,7 @@ class FrequentValues:
         cut = 0
         total = len(held) + len(fresh)
         if total > self.capacity:
-            both = np.concatenate([held, fresh_counts])
-            cut = int(np.partition(both, total - self.capacity - 1)[total - self.capacity - 1])
+            cut = _cut(held, fresh_counts, self.capacity)
             self.error += cut
         kept = np.flatnonzero(held > cut)
         added = fresh[fresh_counts > cut]
@@ -115,6 +114,20 @@ class FrequentValues:
         self.keys = merged_keys[order]
         self.counts = (np.concatenate([held[kept], counts[added]]) - cut)[order]
         self.values = _concat(_take(self.values, kept), representatives(added), order)
+
+
+def _cut(held: np.ndarray, fresh: np.ndarray, capacity: int) -> int:
+    """The (capacity + 1)-th largest of all counts (every count is at least 1).
+
+    On data where most values are new (keys, ids, text), few counts exceed 1:
+    when no more than ``capacity`` do, the answer is 1 without a selection.
+    """
+    repeated = int(np.count_nonzero(held > 1)) + int(np.count_nonzero(fresh > 1))
+    if repeated <= capacity:
+        return 1
+    both = np.concatenate([held, fresh])
+    position = len(both) - capacity - 1
+    return int(np.partition(both, position)[position])
 
 
 def sorted_counts(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

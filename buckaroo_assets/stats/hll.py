@@ -43,14 +43,10 @@ class HyperLogLog:
     def add_hashes(self, hashes: np.ndarray) -> None:
         if len(hashes) == 0:
             return
-        p = self.precision
-        index = (hashes >> np.uint64(64 - p)).astype(np.intp)
-        words = hashes << np.uint64(p)
-        # Most values cannot raise their register; rank only those that can.
-        better = np.flatnonzero(words <= _LIMIT[self.registers[index]])
-        if len(better) == 0:
-            return
-        np.maximum.at(self.registers, index[better], _leading_zeros_plus_one(words[better], 64 - p))
+        if _native is not None:
+            _native.add_hashes(self.registers, np.ascontiguousarray(hashes, dtype=np.uint64), self.precision)
+        else:
+            add_hashes_numpy(self.registers, hashes, self.precision)
 
     def merge(self, other: HyperLogLog) -> None:
         if other.precision != self.precision:
@@ -106,12 +102,23 @@ def _tau(x: float) -> float:
 _NATIVE_WORDS = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.uint64))
 
 
+def add_hashes_numpy(registers: np.ndarray, hashes: np.ndarray, precision: int) -> None:
+    """The registers' update without the C extension (and the reference its loops match)."""
+    index = (hashes >> np.uint64(64 - precision)).astype(np.intp)
+    words = hashes << np.uint64(precision)
+    # Most values cannot raise their register; rank only those that can.
+    better = np.flatnonzero(words <= _LIMIT[registers[index]])
+    if len(better) == 0:
+        return
+    np.maximum.at(registers, index[better], _leading_zeros_plus_one(words[better], 64 - precision))
+
+
 def _leading_zeros_plus_one(words: np.ndarray, width: int) -> np.ndarray:
     """Position of the first 1-bit in the top ``width`` bits (width + 1 if none)."""
     # float64 conversion gives the bit length up to rounding; fix the rare
     # round-up at the top of a binade so the result is exact.
     _, exponent = np.frexp(words.astype(np.float64))
-    exponent = exponent.astype(np.int64)
+    exponent = np.minimum(exponent.astype(np.int64), 64)  # words near 2**64 round up to it
     nonzero = words != 0
     shift = np.clip(exponent - 1, 0, 63).astype(np.uint64)
     exponent -= ((words >> shift) == 0) & nonzero
