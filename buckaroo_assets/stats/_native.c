@@ -45,11 +45,19 @@ static inline uint64_t hash_bytes(const uint8_t *bytes, int64_t length)
         hash += step * power;
         power *= p8;
     }
-    for (; j < length; j++) {
-        hash += ((uint64_t)bytes[j] + 1) * power;
-        power *= POLY;
+    /* The last 0-7 bytes as one partial step: independent multiplies, no chain. */
+    const uint8_t *b = bytes + j;
+    uint64_t step = 0;
+    switch (length - j) {
+    case 7: step += ((uint64_t)b[6] + 1) * p6; /* fall through */
+    case 6: step += ((uint64_t)b[5] + 1) * p5; /* fall through */
+    case 5: step += ((uint64_t)b[4] + 1) * p4; /* fall through */
+    case 4: step += ((uint64_t)b[3] + 1) * p3; /* fall through */
+    case 3: step += ((uint64_t)b[2] + 1) * p2; /* fall through */
+    case 2: step += ((uint64_t)b[1] + 1) * p1; /* fall through */
+    case 1: step += (uint64_t)b[0] + 1;
     }
-    return mix64(hash + (uint64_t)length * GOLDEN);
+    return mix64(hash + step * power + (uint64_t)length * GOLDEN);
 }
 
 static inline int leading_zeros(uint64_t word) /* word != 0 */
