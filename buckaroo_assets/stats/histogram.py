@@ -49,17 +49,17 @@ def _value_at_rank(values: np.ndarray, cumulative: np.ndarray, rank: float) -> A
 
 
 def numeric_histogram(
-    values: np.ndarray, weights: np.ndarray, bins: int, null_fraction: float
+    values: np.ndarray, cumulative: np.ndarray, bins: int, null_fraction: float
 ) -> tuple[list[dict] | None, list[float]]:
     """Buckaroo's tails-and-meat histogram and the meat's bin edges.
 
-    ``values`` are sorted distinct values, ``weights`` their counts. The
-    histogram is None where Buckaroo would draw a categorical one instead (five
-    or fewer distinct values); the edges are reported whenever the meat exists.
+    ``values`` are sorted distinct values, ``cumulative`` the running total of
+    their counts. The histogram is None where Buckaroo would draw a categorical
+    one instead (five or fewer distinct values); the edges are reported
+    whenever the meat exists.
     """
     if len(values) == 0:
         return None, []
-    cumulative = np.cumsum(weights)
     low = quantile(values, cumulative, 0.01)
     high = quantile(values, cumulative, 0.99)
     as_float = values.astype(np.float64)
@@ -75,10 +75,13 @@ def numeric_histogram(
         edges = np.histogram_bin_edges(meat, bins=bins)
     except ValueError:
         return None, []
-    below = np.concatenate([[0], np.cumsum(weights[start:stop])])
     cuts = np.searchsorted(meat, edges, side="left")
     cuts[-1] = len(meat)  # the last bin includes its upper edge
-    populations = np.diff(below[cuts]).astype(np.float64)
+    # Rows below each cut: the running total just before it (the meat's own
+    # offset cancels in the differences).
+    before = start + cuts - 1
+    below = np.where(before >= 0, cumulative[np.maximum(before, 0)], 0)
+    populations = np.diff(below).astype(np.float64)
     if len(values) <= 5:
         return None, [float(e) for e in edges]
     step = (edges[-1] - edges[0]) / max(len(edges) - 1, 1)

@@ -158,7 +158,7 @@ class NumberAccumulator(ColumnAccumulator):
         stats["median"] = histogram.median(summary.points, cumulative)
         null_fraction = self.null_count / self.length
         numeric, bins = histogram.numeric_histogram(
-            summary.points, summary.weights, self.config.histogram_bins, null_fraction
+            summary.points, cumulative, self.config.histogram_bins, null_fraction
         )
         stats["histogram_bins"] = bins
         names = [str(v) for v in summary.top_values]
