@@ -10,6 +10,7 @@ other versions and fragments that do not tile the dataset are refused with
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import struct
 
 import numpy as np
@@ -132,6 +133,20 @@ def test_fragments_are_even_ranges_covering_every_row() -> None:
             assert max(sizes) - min(sizes) <= 1
 
 
+@settings(max_examples=100, deadline=None)
+@given(groups=st.lists(st.integers(1, 50), min_size=1, max_size=30), count=st.integers(1, 40))
+def test_fragments_of_enough_row_groups_are_runs_of_whole_groups(groups: list[int], count: int) -> None:
+    rows = sum(groups)
+    bounds = set(itertools.accumulate([0, *groups]))
+    ranges = [partials.fragment_rows(i, count, rows, groups) for i in range(count)]
+    assert ranges[0][0] == 0 and ranges[-1][1] == rows
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+    if len(groups) >= count:
+        assert all(start in bounds and stop in bounds and stop > start for start, stop in ranges)
+    else:
+        assert ranges == [partials.fragment_rows(i, count, rows) for i in range(count)]
+
+
 def test_a_wide_table_in_column_groups(monkeypatch: pytest.MonkeyPatch) -> None:
     from buckaroo_assets.build import builder
 
@@ -188,7 +203,9 @@ def test_row_ranges_of_a_folder_skip_the_row_groups_before_them(tmp_path) -> Non
     before = bytes_read()
     last = ba.build_partial(str(big), fragment=(7, 8))
     read = bytes_read() - before
-    assert last.rows == 1_800_000 - partials.fragment_rows(7, 8, 1_800_000)[0]
+    # Nine row groups for eight fragments: each fragment is a run of whole row groups,
+    # the last one the last two.
+    assert last.rows == 400_000
     assert read < size / 3, f"the last eighth read {read:,} of {size:,} bytes"
 
 

@@ -12,6 +12,7 @@ says which stats are identical and which stay within their sketch bounds).
 
 from __future__ import annotations
 
+import itertools
 import struct
 import time
 from collections.abc import Hashable, Sequence
@@ -223,7 +224,7 @@ def build_partial(
                     "pass each piece with split=False"
                 )
             rows = sum(batch.num_rows for batch in opened.batches(config.block_rows, None))
-        row_range = fragment_rows(index, count, rows)
+        row_range = fragment_rows(index, count, rows, opened.row_groups)
     scan = scan_source(opened, config, None, started, row_range=row_range, keep_state=True)
     # A range that starts past the first window has none of its rows.
     window_rows = config.window_rows - (0 if row_range is None else row_range[0])
@@ -286,12 +287,21 @@ def merge_partials(
     return Bundle(data_id=data_id, config=whole.config, stats=stats, first_window=whole.window, meta=meta)
 
 
-def fragment_rows(index: int, count: int, rows: int) -> tuple[int, int]:
-    """Rows [start, stop) of fragment ``index`` of ``count``, as even as they go.
+def fragment_rows(
+    index: int, count: int, rows: int, row_groups: list[int] | None = None
+) -> tuple[int, int]:
+    """Rows [start, stop) of fragment ``index`` of ``count``.
 
-    It depends on nothing else (not the block size): partials built apart, under
-    configs with one config_id, must cover the same ranges.
+    With at least ``count`` Parquet row groups, each fragment is a run of whole
+    row groups (as many each as they go), so it decodes no row it does not
+    summarise; otherwise the ranges are even row ranges. They depend on the data
+    alone, never on the config (not the block size): partials built apart, under
+    configs with one config_id, must tile the same rows.
     """
+    if row_groups is not None and len(row_groups) >= count:
+        bounds = [0, *itertools.accumulate(row_groups)]
+        groups = len(row_groups)
+        return bounds[index * groups // count], bounds[(index + 1) * groups // count]
     return index * rows // count, (index + 1) * rows // count
 
 
