@@ -7,6 +7,7 @@ compared with ``build_bundle`` of the whole (codec dumps of the stats).
 """
 
 import datetime as dt
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,7 @@ def test_a_new_file_reads_only_itself_and_the_merge_equals_the_whole(
     )
     store = ba.BundleStore(url)
     partials = sorted(p.rsplit("/v1/", 1)[1] for p in store.fs.find(f"{store.root}/v1/partials"))
-    assert partials == [
+    assert partials == [f"partials/events/.members-{CONFIG.config_id}.json"] + [
         f"partials/events/part-{i}.parquet/{CONFIG.config_id}/"
         f"{ba.data_id_for(str(folder / f'part-{i}.parquet'))}.partial"
         for i in range(3)
@@ -148,6 +149,19 @@ def test_a_new_file_reads_only_itself_and_the_merge_equals_the_whole(
     smallest_old = min(p.stat().st_size for p in folder.glob("part-[012].parquet"))
     assert read - baseline < smallest_old // 2, (read, baseline, smallest_old, new_bytes)
 
+    # A deleted file: the next merge lists three fragments again (the first run's bundle,
+    # a hit), and gc removes the vanished fragment's partial, and only it.
+    live = sorted(store.fs.find(f"{store.root}/v1/partials/events"))
+    assert store.gc(keep_latest=5, grace=dt.timedelta(0)).removed_files == []  # all still listed
+    (folder / "part-3.parquet").unlink()
+    fourth = run(defs, instance)
+    assert the_materialization(fourth).metadata["cache"].value == "hit"
+    gone = [p for p in live if "/part-3.parquet/" in p and p.endswith(".partial")]
+    assert len(gone) == 1
+    assert store.gc(keep_latest=5, grace=dt.timedelta(hours=1)).removed_files == []  # too young
+    assert store.gc(keep_latest=5, grace=dt.timedelta(0)).removed_files == gone
+    assert sorted(store.fs.find(f"{store.root}/v1/partials/events")) == [p for p in live if p not in gone]
+
 
 def test_row_ranges_of_one_file_and_gc_keeps_the_live_partials(
     tmp_path: Path, instance: dg.DagsterInstance
@@ -171,7 +185,7 @@ def test_row_ranges_of_one_file_and_gc_keeps_the_live_partials(
     store = ba.BundleStore(url)
     live = ba.data_id_for(str(path))
     root = f"{store.root}/v1/partials/big"
-    listed = sorted(store.fs.find(root))
+    listed = sorted(p for p in store.fs.find(root) if p.endswith(".partial"))
     assert len(listed) == 6  # three ranges, two versions each
     # verify reports no damage for partials; gc keeps the newest partial of each range and
     # removes the superseded ones once older than the grace period.
@@ -179,17 +193,22 @@ def test_row_ranges_of_one_file_and_gc_keeps_the_live_partials(
     assert store.gc(older_than=dt.timedelta(days=1)).removed_files == []
     report = store.gc(older_than=dt.timedelta(days=1), grace=dt.timedelta(0))
     assert sorted(report.removed_files) == sorted(p for p in listed if live not in p)
-    assert sorted(store.fs.find(root)) == sorted(p for p in listed if live in p)
+    assert sorted(p for p in store.fs.find(root) if p.endswith(".partial")) == sorted(
+        p for p in listed if live in p
+    )
 
     # A partial collected or damaged behind the asset's back is rebuilt by the merge.
     ba.BundleStore(url).delete(ba.load_bundle(dataset="big", store=url).data_id,
                                CONFIG.config_id, force=True)  # fmt: skip
-    damaged = sorted(store.fs.find(root))[0]
+    damaged = sorted(p for p in store.fs.find(root) if p.endswith(".partial"))[0]
     store.fs.pipe_file(damaged, b"not a partial")
+    members = f"{root}/.members-{CONFIG.config_id}.json"
+    store.fs.pipe_file(members, b"not a list")  # replaced by the next merge, never fatal
     third = run(defs, instance)
     assert set(partial_states(third, "big").values()) == {"reused"}
     assert_same_bundle(ba.load_bundle(dataset="big", store=url), whole(str(path)))
     assert ba.PartialStats.from_bytes(store.fs.cat_file(damaged)).rows > 0
+    assert json.loads(store.fs.cat_file(members)) == {"fragments": [f"rows-{i}-of-3" for i in range(3)]}
 
 
 def test_the_yaml_component_declares_fragmented_datasets(tmp_path: Path) -> None:
@@ -318,7 +337,9 @@ def test_multiprocess_executor_on_s3(
     pids = materialize_location(tmp_path, _MULTIPROCESS, folder, big, s3_store_url, options)
     assert_every_fragment_was_a_step(pids)
     store = ba.BundleStore(s3_store_url, options)
-    assert len(store.fs.find(f"{store.root}/v1/partials")) == 6
+    stored = store.fs.find(f"{store.root}/v1/partials")
+    assert len([p for p in stored if p.endswith(".partial")]) == 6
+    assert len([p for p in stored if "/.members-" in p]) == 2  # one per dataset
     assert_same_bundle(store.get(dataset="folder"), whole(folder, options))
     assert_same_bundle(store.get(dataset="ranges"), whole(big, options))
 

@@ -311,14 +311,17 @@ def merged_bundle(
         bundle = store.get(data_id, config.config_id)
     except (BundleNotFound, BundleCorrupted):
         bundle = None
+    members = [f.fragment_id for f in ordered]
     if bundle is not None:
         entry = store.point(data_id, config.config_id, dataset=dataset)
+        PartialFiles(store).set_members(dataset, config.config_id, members)
         return Published(bundle, entry, True, time.perf_counter() - started)
     parts = [
         stored_partial(store, dataset, fragment, config, storage_options) for fragment in ordered
     ]
     bundle = merge_partials(parts, data_id=data_id, config=config)
     entry = store.put(bundle, dataset=dataset)
+    PartialFiles(store).set_members(dataset, config.config_id, members)
     return Published(bundle, entry, False, time.perf_counter() - started)
 
 

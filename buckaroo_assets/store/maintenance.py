@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import json
 from collections.abc import Iterable
 
 from ..bundle.ids import validate_config_id, validate_data_id
 from ..errors import BundleCorrupted, BundleNotFound
 from .entries import BundleEntry, Damage, GcReport, VerifyReport
-from .layout import MANIFEST, PARTIAL_SUFFIX, TEMP_MARK, Layout, pointer_label
+from .layout import MANIFEST, MEMBERS_PREFIX, PARTIAL_SUFFIX, TEMP_MARK, Layout, pointer_label
 from .listing import listed_bundles, write_entry
 from .objects import ObjectFiles, modified, utc_now
 from .partial_state import abandoned_files, partial_markers
@@ -173,15 +174,19 @@ class StoreMaintenance:
 
     def _partial_leftovers(self, grace: _dt.timedelta) -> list[str]:
         """Partials older than ``grace`` that a newer one of the same fragment and config
-        superseded (the fragment's content changed), and interrupted partial writes.
+        superseded (the fragment's content changed), those of fragments the dataset's
+        latest merge no longer lists (a deleted file), and interrupted partial writes.
 
-        The newest partial of each fragment and config is kept: it is what the next
-        merge reuses. Removing a partial costs at most its rebuild, never a wrong bundle.
+        The newest partial of each listed fragment and config is kept: it is what the
+        next merge reuses. Removing a partial costs at most its rebuild, never a wrong bundle.
         """
         cutoff = utc_now() - grace
+        root = self.layout.partials()
         found: list[str] = []
         by_folder: dict[str, list[tuple[_dt.datetime, str]]] = {}
-        for path, info in self.files.find(self.layout.partials()).items():
+        listed = self.files.find(root)
+        members = self._fragment_members([p for p in listed if p.rsplit("/", 1)[1].startswith(MEMBERS_PREFIX)])
+        for path, info in listed.items():
             folder, name = path.rsplit("/", 1)
             changed = modified(info)
             if changed is None:
@@ -190,11 +195,30 @@ class StoreMaintenance:
                 if changed < cutoff:
                     found.append(path)
             elif name.endswith(PARTIAL_SUFFIX):
-                by_folder.setdefault(folder, []).append((changed, path))
+                dataset, fragment_id, config_id = folder[len(root) + 1 :].split("/")[-3:]
+                kept = members.get((dataset, config_id))
+                if kept is not None and fragment_id not in kept:
+                    if changed < cutoff:
+                        found.append(path)
+                else:
+                    by_folder.setdefault(folder, []).append((changed, path))
         for written in by_folder.values():
             written.sort()
             found += [path for changed, path in written[:-1] if changed < cutoff]
         return found
+
+    def _fragment_members(self, paths: list[str]) -> dict[tuple[str, str], set[str]]:
+        """(dataset, config_id) -> fragment ids of its latest merge; a list that cannot be
+        read prunes nothing."""
+        members: dict[tuple[str, str], set[str]] = {}
+        for path, raw in self.files.cat_many(paths).items():
+            folder, name = path.rsplit("/", 1)
+            config_id = name[len(MEMBERS_PREFIX) : -len(".json")]
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                if isinstance(raw, BaseException):
+                    raise ValueError(raw)
+                members[(folder.rsplit("/", 1)[1], config_id)] = set(json.loads(raw)["fragments"])
+        return members
 
 
 def collectable(

@@ -13,6 +13,12 @@ content id is the fragment's now, and what the fragment is (its partition
 key). A merge in any later run reads the pointers to know which partials
 make up the dataset; one object per fragment, so runs of different
 fragments never overwrite each other's.
+
+A dataset whose merges list its fragments afresh (the files of a folder, the
+row ranges of a file) also has a *members* object per config,
+``v1/partials/<dataset>/.members-<config_id>.json``: the fragment ids its
+latest merge used. ``gc`` removes the partials of fragments it does not name
+(a deleted file), which nothing else could tell from a fragment not yet merged.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import json
 from ..bundle.ids import validate_config_id, validate_data_id
 from ..errors import PartialStatsError
 from .bundle_store import BundleStore
+from .layout import MEMBERS_PREFIX
 from .objects import unavailable_as_store_error
 
 __all__ = ["CURRENT", "PartialFiles"]
@@ -101,6 +108,37 @@ class PartialFiles:
                 raise PartialStatsError(f"{path}: cannot read the current pointer: {data}")
             found[path[len(root) + 1 :].split("/", 1)[0]] = _pointer(path, data)
         return found
+
+    def members_path(self, dataset: str, config_id: str) -> str:
+        validate_data_id(dataset, what="dataset name")
+        validate_config_id(config_id)
+        return f"{self.store.layout.partials(dataset)}/{MEMBERS_PREFIX}{config_id}.json"
+
+    def members(self, dataset: str, config_id: str) -> set[str] | None:
+        """The fragment ids of the dataset's latest merge under ``config_id``, or None when
+        no merge recorded them (a partitioned upstream, or none yet)."""
+        path = self.members_path(dataset, config_id)
+        raw = self.store.files.read_if_any(path)
+        if raw is None:
+            return None
+        try:
+            fragments = json.loads(raw)["fragments"]
+            return {validate_data_id(f, what="fragment id") for f in fragments}
+        except (ValueError, TypeError, KeyError) as exc:
+            raise PartialStatsError(f"{path}: not a fragment list ({exc})") from None
+
+    def set_members(self, dataset: str, config_id: str, fragment_ids: list[str]) -> None:
+        """Record the fragments a merge used; written only when they changed (one read).
+        A damaged list is replaced: it is bookkeeping, never a reason to fail a merge."""
+        for fragment_id in fragment_ids:
+            validate_data_id(fragment_id, what="fragment id")
+        try:
+            if self.members(dataset, config_id) == set(fragment_ids):
+                return
+        except PartialStatsError:
+            pass
+        listing = json.dumps({"fragments": sorted(fragment_ids)}).encode()
+        self.store.files.write(self.members_path(dataset, config_id), listing)
 
     def _fragment(self, dataset: str, fragment_id: str, config_id: str) -> tuple[str, str, str]:
         validate_data_id(dataset, what="dataset name")
