@@ -17,7 +17,7 @@ import collections
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import buckaroo_assets as ba
@@ -166,10 +166,10 @@ def test_sketch_bounds_hold_on_generated_orders(
 @settings(max_examples=200, deadline=None)
 @given(
     held=st.lists(st.integers(1, 4), max_size=60),
-    fresh=st.lists(st.integers(1, 4), max_size=60),
-    capacity=st.integers(1, 80),
+    fresh=st.lists(st.integers(1, 4), min_size=2, max_size=60),
+    data=st.data(),
 )
-def test_the_cut_is_the_count_just_past_capacity(held: list[int], fresh: list[int], capacity: int) -> None:
-    assume(len(held) + len(fresh) > capacity)
+def test_the_cut_is_the_count_just_past_capacity(held: list[int], fresh: list[int], data: st.DataObject) -> None:
+    capacity = data.draw(st.integers(1, len(held) + len(fresh) - 1))
     expected = sorted(held + fresh, reverse=True)[capacity]
     assert _cut(np.array(held, dtype=np.int64), np.array(fresh, dtype=np.int64), capacity) == expected
