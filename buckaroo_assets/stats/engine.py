@@ -1,11 +1,12 @@
 """Drive the per-column accumulators over a stream of record batches.
 
-The stream is re-cut into canonical blocks of ``block_rows`` rows, so the
-floating-point sums (and with them every stat) are identical however the
-source happened to be chunked. A reader thread keeps at most two blocks
-ahead (bounded, so a fast source cannot outrun memory), and each block's
-columns are summarised in parallel: numpy, Arrow and the C kernels release
-the GIL.
+The stream is re-cut into blocks of ``block_rows`` rows: a source's tiny
+batches are joined (fewer calls per column) and huge ones split (bounded
+memory). The stats do not depend on that size: the accumulators keep exact
+sums and see their column in fixed units (see ``column_accumulator``). A
+reader thread keeps at most two blocks ahead (bounded, so a fast source cannot
+outrun memory), and each block's columns are summarised in parallel: numpy,
+Arrow and the C kernels release the GIL.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .column_accumulator import ColumnAccumulator
 BlockCallback = Callable[[pa.RecordBatch], None]
 
 
-def canonical_blocks(batches: Iterable[pa.RecordBatch], block_rows: int) -> Iterator[pa.RecordBatch]:
+def even_blocks(batches: Iterable[pa.RecordBatch], block_rows: int) -> Iterator[pa.RecordBatch]:
     """Re-cut any batch stream into blocks of exactly block_rows rows (the last may be short)."""
     pending: list[pa.RecordBatch] = []
     filled = 0
@@ -131,7 +132,7 @@ def accumulate(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="buckaroo-assets-stats") as pool:
         # The reader thread also re-cuts the stream, so concatenating short
         # batches overlaps with the stats of the previous block.
-        blocks = returning_freed_memory(canonical_blocks(batches, block_rows))
+        blocks = returning_freed_memory(even_blocks(batches, block_rows))
         for block in prefetch(blocks) if read_ahead else blocks:
             if on_block is not None:
                 on_block(block)
