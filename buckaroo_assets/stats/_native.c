@@ -116,20 +116,21 @@ static int check_offsets(Py_buffer *offsets, Py_buffer *data)
 }
 
 PyDoc_STRVAR(add_words_doc,
-             "add_words(registers, values, precision, is_float)\n\n"
-             "Hash each 64-bit value (floats with -0.0 folded into 0.0) and raise its register.");
+             "add_words(registers, values, precision, mode)\n\n"
+             "Raise the register of each 64-bit value: mode 0, the values are hashes already;\n"
+             "1, integers to hash; 2, floats to hash (-0.0 folded into 0.0).");
 
 static PyObject *add_words(PyObject *self, PyObject *args)
 {
     Py_buffer registers, values;
-    int precision, is_float;
-    if (!PyArg_ParseTuple(args, "w*y*ip", &registers, &values, &precision, &is_float))
+    int precision, mode;
+    if (!PyArg_ParseTuple(args, "w*y*ii", &registers, &values, &precision, &mode))
         return NULL;
     PyObject *result = NULL;
     if (check_registers(&registers, precision) < 0)
         goto done;
-    if (values.len % 8) {
-        PyErr_SetString(PyExc_ValueError, "values must be 8-byte items");
+    if (values.len % 8 || mode < 0 || mode > 2) {
+        PyErr_SetString(PyExc_ValueError, "values must be 8-byte items and mode 0, 1 or 2");
         goto done;
     }
     Py_ssize_t n = values.len / 8;
@@ -139,13 +140,13 @@ static PyObject *add_words(PyObject *self, PyObject *args)
     for (Py_ssize_t i = 0; i < n; i++) {
         uint64_t bits;
         memcpy(&bits, raw + 8 * i, 8);
-        if (is_float) {
+        if (mode == 2) {
             double value;
             memcpy(&value, &bits, 8);
             value = value + 0.0; /* -0.0 + 0.0 == +0.0: both zeros hash alike */
             memcpy(&bits, &value, 8);
         }
-        observe(regs, precision, mix64(bits));
+        observe(regs, precision, mode ? mix64(bits) : bits);
     }
     Py_END_ALLOW_THREADS
     result = Py_None;
@@ -153,38 +154,6 @@ static PyObject *add_words(PyObject *self, PyObject *args)
 done:
     PyBuffer_Release(&registers);
     PyBuffer_Release(&values);
-    return result;
-}
-
-PyDoc_STRVAR(add_hashes_doc,
-             "add_hashes(registers, hashes, precision)\n\n"
-             "Raise the register of each 64-bit hash (uint64) as HyperLogLog does.");
-
-static PyObject *add_hashes(PyObject *self, PyObject *args)
-{
-    Py_buffer registers, hashes;
-    int precision;
-    if (!PyArg_ParseTuple(args, "w*y*i", &registers, &hashes, &precision))
-        return NULL;
-    PyObject *result = NULL;
-    if (check_registers(&registers, precision) < 0)
-        goto done;
-    if (hashes.len % 8) {
-        PyErr_SetString(PyExc_ValueError, "hashes must be 8-byte items");
-        goto done;
-    }
-    Py_ssize_t n = hashes.len / 8;
-    const uint64_t *words = hashes.buf;
-    uint8_t *regs = registers.buf;
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n; i++)
-        observe(regs, precision, words[i]);
-    Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
-done:
-    PyBuffer_Release(&registers);
-    PyBuffer_Release(&hashes);
     return result;
 }
 
@@ -360,7 +329,6 @@ done:
 static PyMethodDef methods[] = {
     {"add_words", add_words, METH_VARARGS, add_words_doc},
     {"hash_binary", hash_binary, METH_VARARGS, hash_binary_doc},
-    {"add_hashes", add_hashes, METH_VARARGS, add_hashes_doc},
     {"float_power_sums", float_power_sums, METH_VARARGS, float_power_sums_doc},
     {NULL, NULL, 0, NULL},
 };

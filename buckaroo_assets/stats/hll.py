@@ -16,6 +16,7 @@ from .hashing import hash_fixed
 from .hashing import native as _native
 
 NATIVE_KERNELS = _native is not None
+_HASHES, _INTEGERS, _FLOATS = 0, 1, 2  # what add_words is given: hashes, or values to hash
 
 # _LIMIT[r]: the largest shifted hash that can still raise a register holding r
 # (rank(w) > r <=> w has at least r leading zeros <=> w <= 2**(64 - r) - 1).
@@ -35,8 +36,8 @@ class HyperLogLog:
     def add_numbers(self, values: np.ndarray) -> None:
         """Ints, uints and floats (NaN already removed), hashed as ``hash_fixed`` does."""
         if _native is not None and values.dtype in _NATIVE_WORDS:
-            is_float = values.dtype.kind == "f"
-            _native.add_words(self.registers, np.ascontiguousarray(values), self.precision, is_float)
+            mode = _FLOATS if values.dtype.kind == "f" else _INTEGERS
+            _native.add_words(self.registers, np.ascontiguousarray(values), self.precision, mode)
         else:
             self.add_hashes(hash_fixed(values))
 
@@ -44,7 +45,8 @@ class HyperLogLog:
         if len(hashes) == 0:
             return
         if _native is not None:
-            _native.add_hashes(self.registers, np.ascontiguousarray(hashes, dtype=np.uint64), self.precision)
+            hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+            _native.add_words(self.registers, hashes, self.precision, _HASHES)
         else:
             add_hashes_numpy(self.registers, hashes, self.precision)
 
