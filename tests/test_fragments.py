@@ -159,7 +159,9 @@ def test_a_new_file_reads_only_itself_and_the_merge_equals_the_whole(
     gone = [p for p in live if "/part-3.parquet/" in p and p.endswith(".partial")]
     assert len(gone) == 1
     assert store.gc(keep_latest=5, grace=dt.timedelta(hours=1)).removed_files == []  # too young
+    store.fs.pipe_file(f"{store.root}/v1/partials/events/stray.partial", b"x")  # no fragment folder
     assert store.gc(keep_latest=5, grace=dt.timedelta(0)).removed_files == gone
+    store.fs.rm_file(f"{store.root}/v1/partials/events/stray.partial")
     assert sorted(store.fs.find(f"{store.root}/v1/partials/events")) == [p for p in live if p not in gone]
 
 

@@ -40,9 +40,6 @@ LAYOUT = "v1"
 MANIFEST = "manifest.json"
 LATEST = "latest.json"
 PARTIAL_SUFFIX = ".partial"
-# v1/partials/<dataset>/.members-<config_id>.json: the fragments of the latest merge
-# (a fragment id never starts with ".", so no fragment folder can take this name).
-MEMBERS_PREFIX = ".members-"
 TEMP_MARK = ".tmp-"  # in the name of an object being written on a filesystem without atomic puts
 _CONFIG_POINTER = re.compile(r"config-([0-9a-f]{32})\.json", re.ASCII)
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import json
 from collections.abc import Iterable
 
 from ..bundle.ids import validate_config_id, validate_data_id
-from ..errors import BundleCorrupted, BundleNotFound
+from ..errors import BundleCorrupted, BundleNotFound, PartialStatsError
 from .entries import BundleEntry, Damage, GcReport, VerifyReport
-from .layout import MANIFEST, MEMBERS_PREFIX, PARTIAL_SUFFIX, TEMP_MARK, Layout, pointer_label
+from .layout import MANIFEST, PARTIAL_SUFFIX, TEMP_MARK, Layout, pointer_label
 from .listing import listed_bundles, write_entry
+from .members import members_config, parse_members
 from .objects import ObjectFiles, modified, utc_now
 from .partial_state import abandoned_files, partial_markers
 from .pointers import dataset_pointers, pointer_bytes, read_pointer, read_pointers
@@ -185,7 +185,7 @@ class StoreMaintenance:
         found: list[str] = []
         by_folder: dict[str, list[tuple[_dt.datetime, str]]] = {}
         listed = self.files.find(root)
-        members = self._fragment_members([p for p in listed if p.rsplit("/", 1)[1].startswith(MEMBERS_PREFIX)])
+        members = self._fragment_members(listed)
         for path, info in listed.items():
             folder, name = path.rsplit("/", 1)
             changed = modified(info)
@@ -195,9 +195,9 @@ class StoreMaintenance:
                 if changed < cutoff:
                     found.append(path)
             elif name.endswith(PARTIAL_SUFFIX):
-                dataset, fragment_id, config_id = folder[len(root) + 1 :].split("/")[-3:]
-                kept = members.get((dataset, config_id))
-                if kept is not None and fragment_id not in kept:
+                parts = folder[len(root) + 1 :].split("/")  # dataset, fragment, config
+                kept = members.get((parts[0], parts[2])) if len(parts) == 3 else None
+                if kept is not None and parts[1] not in kept:
                     if changed < cutoff:
                         found.append(path)
                 else:
@@ -207,19 +207,18 @@ class StoreMaintenance:
             found += [path for changed, path in written[:-1] if changed < cutoff]
         return found
 
-    def _fragment_members(self, paths: list[str]) -> dict[tuple[str, str], set[str]]:
-        """(dataset, config_id) -> fragment ids of its latest merge; a list that cannot be
-        read prunes nothing."""
+    def _fragment_members(self, listed: Iterable[str]) -> dict[tuple[str, str], set[str]]:
+        """(dataset, config_id) -> fragment ids of its latest merge, from the members
+        objects among ``listed``; a list that cannot be read prunes nothing."""
+        wanted = [p for p in listed if members_config(p.rsplit("/", 1)[1]) is not None]
         members: dict[tuple[str, str], set[str]] = {}
-        for path, raw in self.files.cat_many(paths).items():
+        for path, raw in self.files.cat_many(wanted).items():
             folder, name = path.rsplit("/", 1)
-            config_id = name[len(MEMBERS_PREFIX) : -len(".json")]
-            with contextlib.suppress(ValueError, TypeError, KeyError):
+            with contextlib.suppress(PartialStatsError):
                 if isinstance(raw, BaseException):
-                    raise ValueError(raw)
-                members[(folder.rsplit("/", 1)[1], config_id)] = set(json.loads(raw)["fragments"])
+                    raise PartialStatsError(str(raw))
+                members[(folder.rsplit("/", 1)[1], members_config(name))] = parse_members(path, raw)
         return members
-
 
 def collectable(
     entries: Iterable[BundleEntry], keep_latest: int | None, cutoff: _dt.datetime | None

@@ -28,7 +28,7 @@ import json
 from ..bundle.ids import validate_config_id, validate_data_id
 from ..errors import PartialStatsError
 from .bundle_store import BundleStore
-from .layout import MEMBERS_PREFIX
+from .members import members_bytes, members_path, parse_members
 from .objects import unavailable_as_store_error
 
 __all__ = ["CURRENT", "PartialFiles"]
@@ -109,36 +109,23 @@ class PartialFiles:
             found[path[len(root) + 1 :].split("/", 1)[0]] = _pointer(path, data)
         return found
 
-    def members_path(self, dataset: str, config_id: str) -> str:
-        validate_data_id(dataset, what="dataset name")
-        validate_config_id(config_id)
-        return f"{self.store.layout.partials(dataset)}/{MEMBERS_PREFIX}{config_id}.json"
-
     def members(self, dataset: str, config_id: str) -> set[str] | None:
         """The fragment ids of the dataset's latest merge under ``config_id``, or None when
         no merge recorded them (a partitioned upstream, or none yet)."""
-        path = self.members_path(dataset, config_id)
+        path = members_path(self.store.layout, dataset, config_id)
         raw = self.store.files.read_if_any(path)
-        if raw is None:
-            return None
-        try:
-            fragments = json.loads(raw)["fragments"]
-            return {validate_data_id(f, what="fragment id") for f in fragments}
-        except (ValueError, TypeError, KeyError) as exc:
-            raise PartialStatsError(f"{path}: not a fragment list ({exc})") from None
+        return None if raw is None else parse_members(path, raw)
 
     def set_members(self, dataset: str, config_id: str, fragment_ids: list[str]) -> None:
         """Record the fragments a merge used; written only when they changed (one read).
         A damaged list is replaced: it is bookkeeping, never a reason to fail a merge."""
-        for fragment_id in fragment_ids:
-            validate_data_id(fragment_id, what="fragment id")
+        listing = members_bytes(fragment_ids)
         try:
             if self.members(dataset, config_id) == set(fragment_ids):
                 return
         except PartialStatsError:
             pass
-        listing = json.dumps({"fragments": sorted(fragment_ids)}).encode()
-        self.store.files.write(self.members_path(dataset, config_id), listing)
+        self.store.files.write(members_path(self.store.layout, dataset, config_id), listing)
 
     def _fragment(self, dataset: str, fragment_id: str, config_id: str) -> tuple[str, str, str]:
         validate_data_id(dataset, what="dataset name")
