@@ -4,7 +4,7 @@ One command (run from the repository root)::
 
     python -m benchmarks.bench_many --datasets 1000 [--rows 1000]
                                     [--parts defs,webserver,floor,build,prewarm,change,sensor,loop]
-                                    [--checks each|one|none]
+                                    [--checks each|one|none] [--granularity dataset|chunk]
 
 It writes ``--datasets`` Parquet files of ``--rows`` rows into a temporary
 folder with a code location (``buckaroo_definitions`` over all of them, a
@@ -63,6 +63,7 @@ defs = buckaroo_definitions(
     [Dataset(p.stem, str(p)) for p in sorted((HERE / "data").glob("*.parquet"))],
     store=BundleStoreResource(url=(HERE / "store").as_uri()),
     checks=os.environ.get("BENCH_CHECKS", "each"),
+    granularity=os.environ.get("BENCH_GRANULARITY", "dataset"),
 )
 """
 # Dagster alone: the same number of assets in the same chunks, each step doing nothing but
@@ -244,6 +245,8 @@ def main() -> None:
     parser.add_argument("--parts", default=",".join(PARTS))
     parser.add_argument("--checks", choices=("each", "one", "none"), default="each",
                         help="how the bundle assets report their checks (buckaroo_definitions)")
+    parser.add_argument("--granularity", choices=("dataset", "chunk"), default="dataset",
+                        help="one asset per dataset or per chunk (buckaroo_definitions)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -266,7 +269,8 @@ def main() -> None:
         home.mkdir()
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "BUCKAROO_"))}
-        env.update(DAGSTER_HOME=str(home), PYTHONPATH=str(ROOT), BENCH_CHECKS=args.checks)
+        env.update(DAGSTER_HOME=str(home), PYTHONPATH=str(ROOT), BENCH_CHECKS=args.checks,
+                   BENCH_GRANULARITY=args.granularity)
         time.sleep(2.5)  # files younger than 2 s get no remembered hash (docs/dagster.md)
 
         n = args.datasets
@@ -327,7 +331,8 @@ def main() -> None:
         for label, s, base, note in rows
     ]
     header = ["operation", "s", "ms / dataset", "x plain loop", "notes"]
-    print(f"{n:,} datasets of {args.rows:,} rows, checks={args.checks}, python {sys.version.split()[0]}, "
+    print(f"{n:,} datasets of {args.rows:,} rows, checks={args.checks}, "
+          f"granularity={args.granularity}, python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     print(markdown_table(header, table))
 

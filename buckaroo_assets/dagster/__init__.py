@@ -9,6 +9,7 @@ is left out of ``__all__``, so importing this package never needs it.
 from .._lazy import lazy_exports
 from .automation import new_versions_sensor, prewarm_schedule
 from .checks import bundle_checks, evaluate_bundle, partitioned_bundle_checks
+from .chunks import chunk_keys, dataset_chunk_assets
 from .component import BuckarooBundles
 from .datasets import Dataset, dataset_bundle_assets, dataset_keys
 from .definitions import buckaroo_definitions
@@ -25,6 +26,8 @@ __all__ = [
     "FragmentedDataset",
     "buckaroo_definitions",
     "bundle_checks",
+    "chunk_keys",
+    "dataset_chunk_assets",
     "dataset_bundle_assets",
     "dataset_keys",
     "default_store_url",

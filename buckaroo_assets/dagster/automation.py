@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 
 from ..store.bundle_store import BundleStore
+from .chunks import CHUNK_DATA_IDS
 from .datasets import Dataset
 
 __all__ = ["new_versions_sensor", "outdated_datasets", "prewarm_schedule"]
@@ -85,20 +86,30 @@ def outdated_datasets(
     version, ``config_id`` as its code version (when given) and its manifest in
     the store at ``store_url``.  Read in bulk, never one query per dataset.
     """
-    latest = _latest_materializations(instance, [bundle_keys[n] for n in current])
+    latest = _latest_materializations(instance, list(dict.fromkeys(bundle_keys[n] for n in current)))
     outdated = {}
     for name, data_id in current.items():
         mat = latest.get(bundle_keys[name])
         uri = mat.metadata.get("dagster/uri") if mat is not None else None
         if (
             mat is None
-            or mat.tags.get(_DATA_VERSION_TAG) != data_id
+            or _recorded_data_id(mat, name) != data_id
             or (config_id is not None and mat.tags.get(_CODE_VERSION_TAG) != config_id)
             or uri is None
             or not str(uri.value).startswith(store_url.rstrip("/") + "/")
         ):
             outdated[name] = data_id
     return outdated
+
+
+def _recorded_data_id(mat: dg.AssetMaterialization, name: str) -> str | None:
+    """The data_id a materialization holds for dataset ``name``: its data version, or for a
+    chunk asset, the dataset's entry in the chunk's list."""
+    chunk = mat.metadata.get(CHUNK_DATA_IDS)
+    if chunk is None:
+        return mat.tags.get(_DATA_VERSION_TAG)
+    recorded = chunk.value.get(name) if isinstance(chunk.value, dict) else None
+    return recorded if isinstance(recorded, str) else None
 
 
 def new_versions_sensor(
@@ -116,6 +127,9 @@ def new_versions_sensor(
 ) -> dg.SensorDefinition:
     """Requests one run for exactly the datasets whose bundle does not hold their new data_id.
 
+    ``bundle_keys`` gives each dataset's asset (several datasets share a chunk
+    asset); ``source_keys`` their source assets, where they have one.
+
     Each tick looks at most ``datasets_per_tick`` datasets, for at most about
     ``tick_budget_seconds``, starting where the last tick stopped (the cursor
     remembers where, and each dataset's last data_id).  A dataset whose
@@ -130,7 +144,7 @@ def new_versions_sensor(
     @dg.sensor(
         name=name,
         minimum_interval_seconds=minimum_interval_seconds,
-        asset_selection=list(bundle_keys.values()),
+        asset_selection=list(dict.fromkeys(bundle_keys.values())),
         default_status=default_status,
         description="Builds bundles for new versions of the declared datasets.",
         required_resource_keys={resource_key},
@@ -162,7 +176,7 @@ def new_versions_sensor(
             run_requests=[
                 dg.RunRequest(
                     run_key=f"buckaroo-{requested + 1}-{digest.hexdigest()}",
-                    asset_selection=[bundle_keys[n] for n in outdated],
+                    asset_selection=list(dict.fromkeys(bundle_keys[n] for n in outdated)),
                     tags={"buckaroo/datasets": ",".join(sorted(outdated))[:200]},
                 )
             ],
@@ -171,6 +185,7 @@ def new_versions_sensor(
                     source_keys[n], metadata={"data_id": d}, tags={_DATA_VERSION_TAG: d}
                 )
                 for n, d in outdated.items()
+                if n in source_keys
             ],
             cursor=_write_cursor(seen, requested + 1, resume),
         )
@@ -221,14 +236,15 @@ def prewarm_schedule(
     name: str = "buckaroo_prewarm",
     max_partitions: int = 100,
     default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
-    datasets: Mapping[dg.AssetKey, Dataset] | None = None,
+    datasets: Mapping[dg.AssetKey, Sequence[Dataset]] | None = None,
     config_id: str | None = None,
     resource_key: str = "buckaroo_store",
     tick_budget_seconds: float = TICK_BUDGET_SECONDS,
 ) -> dg.ScheduleDefinition:
     """Materializes, on ``cron``, the bundle assets that are missing or out of date.
 
-    Declared datasets (``datasets``, by bundle asset key) are requested when
+    Declared datasets (``datasets``: those of each bundle asset, by its key;
+    several share a chunk asset) are requested when
     ``outdated_datasets`` says so; those not looked at within
     ``tick_budget_seconds`` are requested anyway (a stored bundle is a hit
     that reads no data).  Other unpartitioned bundle assets are requested when
@@ -255,16 +271,17 @@ def prewarm_schedule(
         wanted = _frames_behind(context.instance, others) if others else []
         if datasets:
             store: BundleStore = getattr(context.resources, resource_key).get_store()
-            declared = [datasets[key] for a in plain for key in a.keys if key in datasets]
+            declared = [ds for a in plain for key in a.keys for ds in datasets.get(key, ())]
             deadline = time.monotonic() + tick_budget_seconds
             current, looked = _current_data_ids(declared, store, deadline, context.log)
-            keys = {ds.name: key for key, ds in datasets.items()}
+            keys = {ds.name: key for key, members in datasets.items() for ds in members}
             outdated = outdated_datasets(
                 context.instance, keys, current, config_id=config_id, store_url=store.url
             )
             unreadable = [ds for ds in declared[:looked] if ds.name not in current]
             wanted += [keys[ds.name] for ds in declared if ds.name in outdated]
             wanted += [keys[ds.name] for ds in [*unreadable, *declared[looked:]]]
+            wanted = list(dict.fromkeys(wanted))
         # Dagster refuses a tick of several run requests unless each has a run key;
         # schedules scope run keys to the tick's time, so fixed keys dedupe only retries.
         requests = [dg.RunRequest(run_key="prewarm", asset_selection=wanted)] if wanted else []

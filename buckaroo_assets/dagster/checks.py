@@ -5,7 +5,7 @@ current data_id), so they are cheap enough to run after every materialization.
 """
 
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Literal
 
@@ -25,6 +25,7 @@ __all__ = [
     "bundle_checks",
     "check_results",
     "check_specs",
+    "chunk_check_results",
     "evaluate_bundle",
     "partitioned_bundle_checks",
 ]
@@ -33,6 +34,7 @@ CHECK_NAMES = ("bundle_integrity", "stats_consistency", "freshness")
 CHECKS_ONE = "bundle"  # the three as one check: a third of Dagster's events for checks
 # "each": the three checks; "one": one check passing when all three would; "none": none.
 ChecksMode = Literal["each", "one", "none"]
+_LISTED_FAILURES = 50  # datasets named in a chunk check's metadata
 
 
 def _consistency(bundle: Bundle) -> tuple[bool, dict[str, object]]:
@@ -122,6 +124,52 @@ def check_results(
                 yield _result(key, check, result)
     if drift is not None and dg.AssetCheckKey(key, DRIFT_CHECK) in wanted:
         yield drift_result(key, store, dataset, drift)
+
+
+def chunk_check_results(
+    key: dg.AssetKey,
+    store: BundleStore,
+    members: Sequence[tuple[str, Callable[[BundleStore], str]]],
+    config_id: str,
+    wanted: AbstractSet[dg.AssetCheckKey],
+    drift: DriftCheck | None = None,
+) -> Iterator[dg.AssetCheckResult]:
+    """The selected checks of a chunk asset: each passes when it passes for every dataset
+    of the chunk (``members``: name and current data_id), and names those it failed for."""
+    one = dg.AssetCheckKey(key, CHECKS_ONE) in wanted
+    separate = [check for check in CHECK_NAMES if dg.AssetCheckKey(key, check) in wanted]
+    if one or separate:
+        evaluated = {name: evaluate_bundle(store, name, config_id, now) for name, now in members}
+        if one:
+            yield _result(key, CHECKS_ONE, _across({n: _all_of(r) for n, r in evaluated.items()}))
+        for check in separate:
+            yield _result(key, check, _across({n: r[check] for n, r in evaluated.items()}))
+    if drift is not None and dg.AssetCheckKey(key, DRIFT_CHECK) in wanted:
+        each = {name: drift_result(key, store, name, drift) for name, _ in members}
+        passed, description, metadata = _across(
+            {name: (r.passed, r.description or "", {}) for name, r in each.items()}
+        )
+        yield dg.AssetCheckResult(
+            asset_key=key, check_name=DRIFT_CHECK, passed=passed, description=description,
+            metadata=metadata, severity=dg.AssetCheckSeverity[drift.severity],
+        )  # fmt: skip
+
+
+def _across(
+    results: dict[str, tuple[bool, str, dict[str, object]]],
+) -> tuple[bool, str, dict[str, object]]:
+    """One check over many datasets: passed when it passed for each, described by the failures."""
+    failed = {name: description for name, (ok, description, _) in results.items() if not ok}
+    listed = dict(list(failed.items())[:_LISTED_FAILURES])
+    metadata: dict[str, object] = {
+        "datasets": len(results),
+        "failed": len(failed),
+        "failures": dg.MetadataValue.json(listed),
+    }
+    if not failed:
+        return True, f"passed for all {len(results)} datasets", metadata
+    shown = "; ".join(f"{name}: {why}" for name, why in list(failed.items())[:3])
+    return False, f"{len(failed)} of {len(results)} datasets failed: {shown}", metadata
 
 
 def bundle_checks(

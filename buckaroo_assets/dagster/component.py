@@ -39,6 +39,7 @@ from pydantic import Field, field_validator, model_validator
 from ..bundle.config import StatsConfig
 from ..changes.thresholds import DriftThresholds
 from .checks import ChecksMode
+from .chunks import Granularity
 from .datasets import DATASETS_PER_STEP, Dataset, check_distinct_asset_names
 from .definitions import buckaroo_definitions
 from .drift import DriftCheck
@@ -276,6 +277,14 @@ class BuckarooBundles(dg.Component, dg.Resolvable, dg.Model):
             "for thousands of datasets) or none."
         ),
     ] = "each"
+    granularity: Annotated[
+        Granularity,
+        _doc(
+            "dataset (one asset per dataset) or chunk (one asset per datasets_per_step "
+            "datasets: for thousands of datasets, where Dagster's per-asset costs outweigh "
+            "the builds; bundles are still stored and read per dataset)."
+        ),
+    ] = "dataset"
     drift: Annotated[
         DriftModel | None,
         _doc(
@@ -353,6 +362,7 @@ class BuckarooBundles(dg.Component, dg.Resolvable, dg.Model):
             "automation_running": self.automation_running,
             "datasets_per_step": self.datasets_per_step,
             "checks": self.checks,
+            "granularity": self.granularity,
             "drift": self.drift.check() if self.drift is not None else None,
         }
         # Dagster's loaders may load one code location twice in a process (``dagster

@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 
 from ..build.data_id import data_id_for
-from ..build.publish import ensure_bundle
+from ..build.publish import Published, ensure_bundle
 from ..build.sources import CSV_SUFFIXES, JSONL_SUFFIXES
 from ..bundle.config import StatsConfig
 from ..store.bundle_store import BundleStore
@@ -36,6 +36,9 @@ __all__ = [
     "check_distinct_asset_names",
     "dataset_bundle_assets",
     "dataset_keys",
+    "ensure_each",
+    "raise_for_failures",
+    "split_in_chunks",
 ]
 
 # Datasets per multi-asset (per step); measured in docs/dagster.md ("Many datasets").
@@ -123,16 +126,11 @@ def dataset_bundle_assets(
     separately, ``"one"`` as one ``bundle`` check (a third of the events
     Dagster records for them; docs/dagster.md, "Many datasets"), ``"none"``.
     """
-    if datasets_per_step < 1:
-        raise ValueError(f"datasets_per_step must be >= 1, got {datasets_per_step}")
     config = config or StatsConfig.from_project()
     prefix = [key_prefix] if isinstance(key_prefix, str) else list(key_prefix)
     bundle_keys, source_keys = dataset_keys(datasets, prefix)
     op_name = name or f"{'_'.join(prefix)}_bundles"
-    chunks = [
-        datasets[start : start + datasets_per_step]
-        for start in range(0, len(datasets), datasets_per_step)
-    ]
+    chunks = split_in_chunks(datasets, datasets_per_step)
     width = len(str(len(chunks)))
     assets: list[dg.AssetsDefinition] = []
     for number, chunk in enumerate(chunks, start=1):
@@ -149,6 +147,50 @@ def dataset_bundle_assets(
             _bundles(chunk, keys, step, config, group_name, pool, resource_key, drift, checks)
         )
     return assets
+
+
+def split_in_chunks(datasets: Sequence[Dataset], size: int) -> list[Sequence[Dataset]]:
+    """Consecutive runs of at most ``size`` datasets, in declaration order."""
+    if size < 1:
+        raise ValueError(f"datasets_per_step must be >= 1, got {size}")
+    return [datasets[start : start + size] for start in range(0, len(datasets), size)]
+
+
+def ensure_each(
+    datasets: Sequence[Dataset],
+    store: BundleStore,
+    config: StatsConfig,
+    progress: RunProgress,
+    log: dg.DagsterLogManager,
+    failed: dict[str, str],
+) -> Iterator[tuple[Dataset, Published]]:
+    """Each dataset's stored bundle, built if missing; a failure is logged into ``failed``
+    and the others go on, so one bad dataset never costs the rest of a step."""
+    for ds in datasets:
+        try:
+            published = ensure_bundle(
+                store,
+                ds.source,
+                config=config,
+                dataset=ds.name,
+                storage_options=dict(ds.storage_options) or None,
+                progress=progress.build_callback(ds.name),
+            )
+        except Exception as exc:
+            failed[ds.name] = f"{type(exc).__name__}: {exc}"
+            log.error(f"dataset {ds.name} failed: {failed[ds.name]}")
+            continue
+        yield ds, published
+
+
+def raise_for_failures(failed: Mapping[str, str], attempted: int) -> None:
+    """Fail the step, after its good datasets were published, naming every dataset that failed."""
+    if failed:
+        lines = "\n".join(f"- {name}: {why}" for name, why in failed.items())
+        raise dg.Failure(
+            description=f"{len(failed)} of {attempted} datasets failed:\n{lines}",
+            metadata={"failed": dg.MetadataValue.json(dict(failed))},
+        )
 
 
 @dataclass(frozen=True)
@@ -254,38 +296,26 @@ def _bundles(
         wanted = context.selected_asset_check_keys
         progress = RunProgress(total=len(selected), log=context.log.info)
         failed: dict[str, str] = {}
-        for ds in datasets:
+        built = ensure_each(selected, store, config, progress, context.log, failed)
+        for ds, published in built:
             key = keys.bundle[ds.name]
-            if key in chosen:
-                try:
-                    published = ensure_bundle(
-                        store,
-                        ds.source,
-                        config=config,
-                        dataset=ds.name,
-                        storage_options=dict(ds.storage_options) or None,
-                        progress=progress.build_callback(ds.name),
-                    )
-                except Exception as exc:  # one bad dataset must not stop the others
-                    failed[ds.name] = f"{type(exc).__name__}: {exc}"
-                    context.log.error(f"dataset {ds.name} failed: {failed[ds.name]}")
-                    continue
-                yield materialize_result(
-                    published,
-                    store,
-                    progress,
-                    ds.name,
-                    viewer_url=resource.get_viewer_url(),
-                    asset_key=key,
-                )
+            yield materialize_result(
+                published,
+                store,
+                progress,
+                ds.name,
+                viewer_url=resource.get_viewer_url(),
+                asset_key=key,
+            )
             yield from check_results(
                 key, store, ds.name, config.config_id, ds.current_data_id, wanted, drift
             )
-        if failed:
-            lines = "\n".join(f"- {name}: {why}" for name, why in failed.items())
-            raise dg.Failure(
-                description=f"{len(failed)} of {len(selected)} datasets failed:\n{lines}",
-                metadata={"failed": dg.MetadataValue.json(failed)},
-            )
+        for ds in datasets:  # checks selected without their asset
+            if keys.bundle[ds.name] not in chosen:
+                yield from check_results(
+                    keys.bundle[ds.name], store, ds.name, config.config_id, ds.current_data_id,
+                    wanted, drift,
+                )  # fmt: skip
+        raise_for_failures(failed, len(selected))
 
     return build_bundles

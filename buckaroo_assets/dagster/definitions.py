@@ -9,6 +9,7 @@ import dagster as dg
 from ..bundle.config import StatsConfig
 from .automation import new_versions_sensor, prewarm_schedule
 from .checks import ChecksMode, bundle_checks, partitioned_bundle_checks
+from .chunks import Granularity, chunk_keys, dataset_chunk_assets
 from .datasets import DATASETS_PER_STEP, Dataset, dataset_bundle_assets, dataset_keys
 from .drift import DriftCheck
 from .fragments import FragmentedDataset, fragmented_bundle_assets
@@ -35,6 +36,7 @@ def buckaroo_definitions(
     datasets_per_step: int = DATASETS_PER_STEP,
     drift: DriftCheck | None = None,
     checks: ChecksMode = "each",
+    granularity: Granularity = "dataset",
 ) -> dg.Definitions:
     """Bundle assets for declared ``datasets`` and for the outputs of existing ``frames`` assets.
 
@@ -48,18 +50,30 @@ def buckaroo_definitions(
     ``checks="one"`` reports each declared dataset's integrity, consistency and
     freshness as one ``bundle`` check, ``"none"`` not at all (see
     ``dataset_bundle_assets``).
+    ``granularity="chunk"`` makes each chunk of ``datasets_per_step`` declared
+    datasets one asset instead of one asset per dataset: for thousands of
+    datasets, where Dagster's per-asset costs outweigh the builds (see
+    ``dataset_chunk_assets``; docs/dagster.md, "Many datasets").
     A :class:`FragmentedDataset` among ``datasets`` becomes a graph-backed asset
     with one step per fragment and a merge step; the sensor and the prewarm
     schedule treat it like any dataset.
     """
+    if granularity not in ("dataset", "chunk"):
+        raise ValueError(f"granularity must be 'dataset' or 'chunk', got {granularity!r}")
     config = config or StatsConfig.from_project()
     assets: list[dg.AssetsDefinition] = []
     check_defs: list[dg.AssetChecksDefinition] = []
     sensors: list[dg.SensorDefinition] = []
-    by_bundle_key: dict[dg.AssetKey, Dataset] = {}
+    by_bundle_key: dict[dg.AssetKey, list[Dataset | FragmentedDataset]] = {}
     whole = [ds for ds in datasets if isinstance(ds, Dataset)]
     fragmented = [ds for ds in datasets if isinstance(ds, FragmentedDataset)]
-    if whole:
+    if whole and granularity == "chunk":
+        assets += dataset_chunk_assets(
+            whole, config=config, key_prefix=[key_prefix], group_name=group_name,
+            pool=pool, resource_key=resource_key, datasets_per_step=datasets_per_step,
+            drift=drift, checks=checks,
+        )
+    elif whole:
         assets += dataset_bundle_assets(
             whole, config=config, key_prefix=key_prefix, group_name=group_name,
             pool=pool, resource_key=resource_key, datasets_per_step=datasets_per_step,
@@ -72,7 +86,11 @@ def buckaroo_definitions(
         )
     if datasets:
         bundle_keys, source_keys = dataset_keys(datasets, [key_prefix])
-        by_bundle_key = {bundle_keys[ds.name]: ds for ds in datasets}
+        if granularity == "chunk":
+            bundle_keys |= chunk_keys(whole, [key_prefix], datasets_per_step)
+            source_keys = {ds.name: source_keys[ds.name] for ds in fragmented}
+        for ds in datasets:
+            by_bundle_key.setdefault(bundle_keys[ds.name], []).append(ds)
         if sensor_interval_seconds is not None:
             sensors.append(
                 new_versions_sensor(

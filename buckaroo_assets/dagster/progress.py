@@ -31,6 +31,8 @@ class RunProgress:
 
     total: int
     log: Callable[[str], Any]
+    # False: a line every few seconds and at the end, not one per dataset (each is an event).
+    log_each: bool = True
     done: int = 0
     hits: int = 0
     rows: int = 0
@@ -52,11 +54,17 @@ class RunProgress:
         self.hits += int(hit)
         self.rows += 0 if hit else rows
         rate = self.rows / self.elapsed if self.elapsed > 0 else 0.0
-        self.log(
-            f"{self.done}/{self.total} datasets ({self.hits} already stored): {name} "
-            f"{'hit' if hit else 'built'}; {self.rows:,} rows read at {rate:,.0f} rows/s; "
-            f"ETA {_duration(self.eta_seconds())}"
-        )
+        now = time.monotonic()
+        if self.log_each or self.done == self.total or now - self._last_log >= _LOG_EVERY_SECONDS:
+            self._last_log = now if not self.log_each else self._last_log
+            self.log(
+                f"{self.done}/{self.total} datasets ({self.hits} already stored): {name} "
+                f"{'hit' if hit else 'built'}; {self.rows:,} rows read at {rate:,.0f} rows/s; "
+                f"ETA {_duration(self.eta_seconds())}"
+            )
+        return self.finished_text()
+
+    def finished_text(self) -> str:
         return (
             f"{self.done} of {self.total} datasets ({self.hits} already stored), "
             f"{self.rows:,} rows read in {_duration(self.elapsed)}"
