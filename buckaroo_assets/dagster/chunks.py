@@ -24,6 +24,8 @@ from ..store.bundle_store import BundleStore
 from .checks import ChecksMode, check_specs, chunk_check_results
 from .datasets import (
     Dataset,
+    StepOptions,
+    bundle_step,
     check_distinct_asset_names,
     ensure_each,
     raise_for_failures,
@@ -31,7 +33,6 @@ from .datasets import (
 )
 from .drift import DriftCheck
 from .progress import RunProgress
-from .resource import BundleStoreResource
 
 __all__ = ["CHUNK_DATA_IDS", "Granularity", "chunk_keys", "dataset_chunk_assets"]
 
@@ -79,45 +80,38 @@ def dataset_chunk_assets(
 ) -> list[dg.AssetsDefinition]:
     """One asset (and one step) per chunk of ``datasets``; see the module's docstring."""
     keys = chunk_keys(datasets, key_prefix, datasets_per_step)
+    options = StepOptions(config, group_name, pool, resource_key, drift, checks)
     return [
-        _chunk_asset(chunk, keys[chunk[0].name], config, group_name, pool, resource_key, drift, checks)
+        _chunk_asset(chunk, keys[chunk[0].name], options)
         for chunk in split_in_chunks(datasets, datasets_per_step)
     ]
 
 
 def _chunk_asset(
-    chunk: Sequence[Dataset],
-    key: dg.AssetKey,
-    config: StatsConfig,
-    group_name: str,
-    pool: str | None,
-    resource_key: str,
-    drift: DriftCheck | None,
-    checks: ChecksMode,
+    chunk: Sequence[Dataset], key: dg.AssetKey, options: StepOptions
 ) -> dg.AssetsDefinition:
+    config, drift, resource_key = options.config, options.drift, options.resource_key
     names = [ds.name for ds in chunk]
     spec = dg.AssetSpec(
         key,
         description=f"Buckaroo bundles of {len(chunk)} datasets, {names[0]} to {names[-1]}",
-        group_name=group_name,
+        group_name=options.group_name,
         code_version=config.config_id,
         kinds={"buckaroo"},
         metadata={"datasets": dg.MetadataValue.json(names)},
     )
 
-    @dg.multi_asset(
-        specs=[spec],
-        check_specs=check_specs(key, freshness=True, drift=drift, mode=checks),
-        name=key.to_python_identifier(),
-        can_subset=True,
-        pool=pool,
-        required_resource_keys={resource_key},
+    @bundle_step(
+        [spec],
+        check_specs(key, freshness=True, drift=drift, mode=options.checks),
+        key.to_python_identifier(),
+        options.pool,
+        resource_key,
     )
     def build_chunk(
         context: dg.AssetExecutionContext,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        resource: BundleStoreResource = getattr(context.resources, resource_key)
-        store = resource.get_store()
+        store = getattr(context.resources, resource_key).get_store()
         wanted = context.selected_asset_check_keys
         failed: dict[str, str] = {}
         published: dict[str, Published] = {}

@@ -12,7 +12,7 @@ the others were published and checked.
 """
 
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,8 @@ from .resource import BundleStoreResource
 __all__ = [
     "DATASETS_PER_STEP",
     "Dataset",
+    "StepOptions",
+    "bundle_step",
     "check_distinct_asset_names",
     "dataset_bundle_assets",
     "dataset_keys",
@@ -127,6 +129,7 @@ def dataset_bundle_assets(
     Dagster records for them; docs/dagster.md, "Many datasets"), ``"none"``.
     """
     config = config or StatsConfig.from_project()
+    options = StepOptions(config, group_name, pool, resource_key, drift, checks)
     prefix = [key_prefix] if isinstance(key_prefix, str) else list(key_prefix)
     bundle_keys, source_keys = dataset_keys(datasets, prefix)
     op_name = name or f"{'_'.join(prefix)}_bundles"
@@ -143,10 +146,39 @@ def dataset_bundle_assets(
         assets.append(
             _source_observations(chunk, keys, f"{step}_sources", group_name, resource_key)
         )
-        assets.append(
-            _bundles(chunk, keys, step, config, group_name, pool, resource_key, drift, checks)
-        )
+        assets.append(_bundles(chunk, keys, step, options))
     return assets
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """What every step of bundles shares: the stats, where its assets go, how they are checked."""
+
+    config: StatsConfig
+    group_name: str
+    pool: str | None
+    resource_key: str
+    drift: DriftCheck | None
+    checks: ChecksMode
+
+
+def bundle_step(
+    specs: Sequence[dg.AssetSpec],
+    checks: Sequence[dg.AssetCheckSpec],
+    name: str,
+    pool: str | None,
+    resource_key: str,
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """The decorator of one step of bundles: subsettable (a run may select some of its assets
+    or checks), in the bundles' pool, with the store resource."""
+    return dg.multi_asset(
+        specs=specs,
+        check_specs=checks,
+        name=name,
+        can_subset=True,
+        pool=pool,
+        required_resource_keys={resource_key},
+    )
 
 
 def split_in_chunks(datasets: Sequence[Dataset], size: int) -> list[Sequence[Dataset]]:
@@ -252,20 +284,16 @@ def _bundles(
     datasets: Sequence[Dataset],
     keys: _ChunkKeys,
     name: str,
-    config: StatsConfig,
-    group_name: str,
-    pool: str | None,
-    resource_key: str,
-    drift: DriftCheck | None,
-    checks: ChecksMode,
+    options: StepOptions,
 ) -> dg.AssetsDefinition:
     """One step building or reusing the bundles of ``datasets``, each checked right after."""
+    config, drift, resource_key = options.config, options.drift, options.resource_key
     bundle_specs = [
         dg.AssetSpec(
             keys.bundle[ds.name],
             deps=[keys.source[ds.name]],
             description=ds.description or f"Buckaroo bundle of {ds.name} ({ds.source})",
-            group_name=group_name,
+            group_name=options.group_name,
             code_version=config.config_id,
             kinds={"buckaroo"},
             metadata={"dataset": ds.name, "source": ds.source},
@@ -274,17 +302,16 @@ def _bundles(
         for ds in datasets
     ]
 
-    @dg.multi_asset(
-        specs=bundle_specs,
-        check_specs=[
+    @bundle_step(
+        bundle_specs,
+        [
             spec
             for ds in datasets
-            for spec in check_specs(keys.bundle[ds.name], freshness=True, drift=drift, mode=checks)
+            for spec in check_specs(keys.bundle[ds.name], freshness=True, drift=drift, mode=options.checks)
         ],
-        name=name,
-        can_subset=True,
-        pool=pool,
-        required_resource_keys={resource_key},
+        name,
+        options.pool,
+        resource_key,
     )
     def build_bundles(
         context: dg.AssetExecutionContext,
