@@ -315,17 +315,25 @@ defs = buckaroo_definitions(
     [Dataset(f"d{{i:04d}}", f"{data}/d{{i:04d}}.parquet") for i in range({count})],
     store=BundleStoreResource(url="{url}"),
     datasets_per_step={per_step},
+    granularity="{granularity}",
 )
 """
 
 
-def test_chunks_run_as_parallel_steps_under_the_multiprocess_executor(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("granularity", "prefix"), [("dataset", f"{KEY}_bundles_"), ("chunk", f"{KEY}__chunks__000")]
+)
+def test_chunks_run_as_parallel_steps_under_the_multiprocess_executor(
+    tmp_path: Path, granularity: str, prefix: str
+) -> None:
     tiny_datasets(tmp_path / "data", 0)
     for i in range(40):
         write_tiny(tmp_path / "data" / f"d{i:04d}.parquet", seed=i, rows=20_000)
     location = tmp_path / "location.py"
     url = (tmp_path / "store").as_uri()
-    location.write_text(_LOCATION.format(data=tmp_path / "data", count=40, url=url, per_step=20))
+    location.write_text(
+        _LOCATION.format(data=tmp_path / "data", count=40, url=url, per_step=20, granularity=granularity)
+    )
     home = dagster_materialize(location, tmp_path)
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -333,14 +341,14 @@ def test_chunks_run_as_parallel_steps_under_the_multiprocess_executor(tmp_path: 
         steps: dict[str, dict[str, Any]] = {}
         for entry in instance.all_logs(record.run_id):
             event = entry.dagster_event
-            if event is None or not (event.step_key or "").startswith(f"{KEY}_bundles_"):
+            if event is None or not (event.step_key or "").startswith(prefix):
                 continue
             step = steps.setdefault(event.step_key, {})
             if event.event_type == dg.DagsterEventType.STEP_START:
                 step["start"], step["pid"] = entry.timestamp, event.pid
             elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
                 step["end"] = entry.timestamp
-    assert sorted(steps) == [f"{KEY}_bundles_1", f"{KEY}_bundles_2"]
+    assert sorted(steps) == [f"{prefix}1", f"{prefix}2"]
     one, two = steps.values()
     assert one["pid"] != two["pid"]
     assert one["start"] < two["end"] and two["start"] < one["end"], steps  # they overlapped
