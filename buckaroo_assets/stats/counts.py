@@ -45,14 +45,16 @@ class NumpyCounts:
     def empty_like(self) -> NumpyCounts:
         return NumpyCounts(self.values.dtype)
 
-    def add_values(self, values: np.ndarray, extremes: tuple[Any, Any] | None = None) -> None:
+    def add_values(
+        self, values: np.ndarray, extremes: tuple[Any, Any] | None = None, ordered: bool = False
+    ) -> None:
         """Count one block of values (nulls already removed); ``extremes``, the block's
-        min and max when the caller knows them already."""
+        min and max when the caller knows them already; ``ordered``, already ascending."""
         if len(values) == 0:
             return
         dense = _dense_block(values, extremes)
         if dense is None:
-            self.add_counts(*sorted_counts(np.sort(values)))
+            self.add_counts(*sorted_counts(values if ordered else np.sort(values)))
         elif not self._into_table(*dense):
             self.add_counts(*_present(dense[1], values.dtype.type(dense[0])))
 
@@ -127,6 +129,8 @@ class NumpyCounts:
         """Top-k values by count, ties broken by ascending value."""
         self.consolidate()
         counts = self.counts
+        if 0 < k < len(counts) and counts.max() == 1:  # all distinct: the k smallest values
+            return self.values[:k].tolist(), counts[:k]
         if 0 < k < len(counts):
             # Only counts above the k-th largest, and the first (smallest) values that
             # equal it, can rank: values are ascending, so ties go by position.
@@ -137,7 +141,7 @@ class NumpyCounts:
         else:
             candidates = np.arange(len(counts))
         order = candidates[np.argsort(-counts[candidates], kind="stable")[:k]]
-        return [v.item() for v in self.values[order]], counts[order]
+        return self.values[order].tolist(), counts[order]
 
 
 def _dense_enough(lo: int, hi: int, n: int) -> bool:

@@ -146,11 +146,13 @@ class Distribution:
     def sketched(self) -> bool:
         return self.sketch is not None
 
-    def add_values(self, values: np.ndarray, extremes: tuple[Any, Any] | None = None) -> None:
+    def add_values(
+        self, values: np.ndarray, extremes: tuple[Any, Any] | None = None, ordered: bool = False
+    ) -> None:
         """Numbers, one per row: counted exactly, or once sketched, keyed by their bits
-        (``extremes``: the block's min and max, if known)."""
+        (``extremes``: the block's min and max, if known; ``ordered``: already ascending)."""
         if self.counts is not None:
-            self.counts.add_values(values, extremes)
+            self.counts.add_values(values, extremes, ordered)
         else:
             self.unit_rows.append(values)
 

@@ -136,7 +136,7 @@ def sorted_counts(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return ordered, np.zeros(0, dtype=np.int64)
     change = ordered[1:] != ordered[:-1]
     if change.all():  # every value distinct (keys, hashes, noise): nothing to group
-        return ordered, np.ones(len(ordered), dtype=np.int64)
+        return ordered, ones(len(ordered))
     starts = np.empty(int(np.count_nonzero(change)) + 1, dtype=np.int64)
     starts[0] = 0
     starts[1:] = np.flatnonzero(change) + 1
@@ -144,6 +144,20 @@ def sorted_counts(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     counts[:-1] = starts[1:] - starts[:-1]
     counts[-1] = len(ordered) - starts[-1]
     return ordered[starts], counts
+
+
+_ONES = np.ones(0, dtype=np.int64)
+
+
+def ones(n: int) -> np.ndarray:
+    """n counts of one, as a read-only view of one shared array: columns of distinct values
+    would otherwise allocate (and fault in) a fresh array of ones for every block."""
+    global _ONES
+    if len(_ONES) < n:
+        grown = np.ones(max(n, 2 * len(_ONES), 65_536), dtype=np.int64)
+        grown.setflags(write=False)
+        _ONES = grown
+    return _ONES[:n]
 
 
 def _first_rows(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:

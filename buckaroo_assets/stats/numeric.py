@@ -65,12 +65,19 @@ class NumberAccumulator(ColumnAccumulator):
         values = self._numpy_values(array)
         if len(values) == 0:
             return
-        lo, hi = values.min(), values.max()
+        # Float values are a fresh array here: while they are counted exactly, sorting it in
+        # place serves the counts, and gives the extremes (sums do not depend on the order).
+        ordered = self.is_float and not self.distribution.sketched
+        if ordered:
+            values.sort()
+            lo, hi = values[0], values[-1]
+        else:
+            lo, hi = values.min(), values.max()
         self.min = lo if self.min is None else min(self.min, lo)
         self.max = hi if self.max is None else max(self.max, hi)
         if not self.temporal:
             self._add_moments(values, lo, hi)
-        self.distribution.add_values(values, (lo, hi))
+        self.distribution.add_values(values, (lo, hi), ordered)
 
     def _numpy_values(self, array: pa.Array) -> np.ndarray:
         if isinstance(array, pa.DictionaryArray):
