@@ -154,3 +154,27 @@ def test_counts_near_the_top_of_uint64_stay_exact(by_block: bool) -> None:
     top = np.uint64(2**64 - 1)
     blocks = [np.array([top, top - np.uint64(3), top], dtype=np.uint64), np.array([top - np.uint64(1)], dtype=np.uint64)]
     assert _counted(blocks, by_block) == ([2**64 - 4, 2**64 - 2, 2**64 - 1], [1, 1, 2])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.floats(allow_nan=False, allow_infinity=True), min_size=1, max_size=40),
+    st.sampled_from([1, 2, 10, 37]),
+)
+def test_histogram_edges_are_numpys_bit_for_bit(values: list[float], bins: int) -> None:
+    """The meat's edges come from its ends alone; numpy's own function is the oracle,
+    refusals (a range that is not finite, too many bins for it) included."""
+    from buckaroo_assets.stats.histogram import _equal_bins
+
+    meat = np.sort(np.array(values, dtype=np.float64))
+    try:
+        with np.errstate(all="ignore"):
+            expected = np.histogram_bin_edges(meat, bins=bins)
+    except ValueError:
+        expected = None
+    with np.errstate(all="ignore"):
+        got = _equal_bins(float(meat[0]), float(meat[-1]), bins)
+    if expected is None:
+        assert got is None
+    else:
+        assert got is not None and np.array_equal(got, expected, equal_nan=True)

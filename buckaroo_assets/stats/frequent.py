@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from .shared_arrays import ones
+
 # Value arrays are numpy (numbers) or Arrow (strings, binary, decimals).
 Values = Any
 # Representative values for some of the keys being folded in, by their positions.
@@ -144,20 +146,6 @@ def sorted_counts(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     counts[:-1] = starts[1:] - starts[:-1]
     counts[-1] = len(ordered) - starts[-1]
     return ordered[starts], counts
-
-
-_ONES = np.ones(0, dtype=np.int64)
-
-
-def ones(n: int) -> np.ndarray:
-    """n counts of one, as a read-only view of one shared array: columns of distinct values
-    would otherwise allocate (and fault in) a fresh array of ones for every block."""
-    global _ONES
-    if len(_ONES) < n:
-        grown = np.ones(max(n, 2 * len(_ONES), 65_536), dtype=np.int64)
-        grown.setflags(write=False)
-        _ONES = grown
-    return _ONES[:n]
 
 
 def _first_rows(keys: np.ndarray, wanted: np.ndarray) -> np.ndarray:

@@ -62,7 +62,7 @@ def numeric_histogram(
         return None, []
     low = quantile(values, cumulative, 0.01)
     high = quantile(values, cumulative, 0.99)
-    as_float = values.astype(np.float64)
+    as_float = values.astype(np.float64, copy=False)
     # values are sorted: the meat is one slice, and each bin's population is a
     # difference of cumulative weights at its edges (np.histogram's own binning:
     # [lo, hi) per bin, the last one closed), found by binary search.
@@ -71,9 +71,8 @@ def numeric_histogram(
     if start >= stop:
         return None, []
     meat = as_float[start:stop]
-    try:
-        edges = np.histogram_bin_edges(meat, bins=bins)
-    except ValueError:
+    edges = _equal_bins(float(meat[0]), float(meat[-1]), bins)
+    if edges is None:
         return None, []
     cuts = np.searchsorted(meat, edges, side="left")
     cuts[-1] = len(meat)  # the last bin includes its upper edge
@@ -94,6 +93,20 @@ def numeric_histogram(
     entries.append({"name": _tail_label(high, float(as_float[-1]), step), "tail": 1})
     entries.extend(_na_entry(null_fraction))
     return entries, [float(e) for e in edges]
+
+
+def _equal_bins(lo: float, hi: float, bins: int) -> np.ndarray | None:
+    """np.histogram_bin_edges(meat, bins) of sorted meat from lo to hi, bit for bit,
+    without its passes over the meat for extremes it already has; None where numpy
+    refuses (a range that is not finite)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1, endpoint=True, dtype=np.float64)
+    if np.any(edges[:-1] >= edges[1:]):  # "too many bins for data range"
+        return None
+    return edges
 
 
 def categorical_histogram(

@@ -22,6 +22,7 @@ from .exact_sums import (
 )
 from .kinds import Kind, kind_of
 from .settings import StatsSettings
+from .shared_arrays import running_total
 
 NUMBER_KEYS = Keying(
     # A number is its own key (-0.0 is folded into 0.0 and NaN removed before).
@@ -161,7 +162,7 @@ class NumberAccumulator(ColumnAccumulator):
             stats["histogram"] = self._categorical(stats, summary, names)
             return stats
         stats.update(self._moments())
-        cumulative = np.cumsum(summary.weights)
+        cumulative = running_total(summary.weights)
         stats["median"] = histogram.median(summary.points, cumulative)
         null_fraction = self.null_count / self.length
         numeric, bins = histogram.numeric_histogram(
