@@ -106,3 +106,57 @@ def test_stats_do_not_depend_on_the_block_size_or_the_source_batches(block_rows:
     other = ba.build_bundle(rebatched, data_id="t", config=SKETCH_CONFIG.replace(block_rows=block_rows))
     assert other.config_id == whole.config_id
     assert other.stats == whole.stats
+
+
+def _big_cells(rows: int, size: int) -> pa.Table:
+    """Text cells of ``size`` bytes and more, mostly distinct, one value in ten the same."""
+    rng = np.random.default_rng(5)
+    lengths = size + rng.integers(0, size, rows)
+    cells = [
+        "same" * (size // 4) if i % 10 == 0 else f"{i:08d}" + "x" * int(n)
+        for i, n in enumerate(lengths)
+    ]
+    return pa.table({"doc": pa.array(cells, pa.large_string()), "n": np.arange(rows)})
+
+
+BIG_CELLS = _big_cells(3_000, 2_048)
+
+
+@settings(max_examples=4, deadline=None)
+@given(block_rows=st.sampled_from([7, 100, 1_000, 65_536]), chunk=st.sampled_from([3, 250, 5_000]))
+def test_units_of_big_cells_end_by_bytes_and_the_stats_still_ignore_the_block_size(
+    block_rows: int, chunk: int
+) -> None:
+    """Scaled down (a 256 KiB unit, 512 KiB of exact counts), 3,000 cells of 2-4 KiB:
+    the counts give way to sketches long before the distinct threshold, and units
+    of text end at 256 KiB, wherever the blocks and batches are cut."""
+    from buckaroo_assets.stats import column_accumulator, distribution
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(column_accumulator, "UNIT_BYTES", 256 << 10)
+        patch.setattr(distribution, "COUNT_BYTES", 512 << 10)
+        whole = ba.build_bundle(BIG_CELLS, data_id="t")
+        rebatched = pa.Table.from_batches(BIG_CELLS.to_batches(max_chunksize=chunk))
+        config = ba.StatsConfig(block_rows=block_rows)
+        other = ba.build_bundle(rebatched, data_id="t", config=config)
+    doc = whole.column_stats("doc")
+    assert doc.get("approximate"), doc  # 2,700 distinct, far below the threshold of 100,000
+    assert not whole.column_stats("n").get("approximate")
+    assert doc["most_freq"].startswith("same") and doc["distinct_count"] >= 1_000
+    assert other.stats == whole.stats
+
+
+def test_a_unit_of_text_ends_with_the_row_that_fills_its_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from buckaroo_assets.stats import column_accumulator
+
+    monkeypatch.setattr(column_accumulator, "UNIT_BYTES", 1_000)
+    ends: list[int] = []
+    accumulator = accumulator_for(pa.large_string(), ba.StatsConfig())
+    accumulator.distribution.end_unit = lambda: ends.append(accumulator.length)  # type: ignore[method-assign]
+    cells = pa.array(["a" * 300] * 7 + [None, "b" * 2_500, "c"], pa.large_string())
+    for piece in (cells.slice(0, 2), cells.slice(2, 5), cells.slice(7)):
+        accumulator.update(piece)
+    # 300, 600, 900, 1,200 bytes: the fourth row fills the first unit; then three more and a
+    # null (900 bytes), and the 2,500-byte cell ends the second; "c" starts a third.
+    assert ends == [4, 9]
+    assert (accumulator.unit_length, accumulator.unit_bytes) == (1, 1)

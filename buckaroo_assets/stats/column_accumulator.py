@@ -5,7 +5,7 @@ Distribution), so memory never grows with the number of rows, and
 ``a.merge(b)`` gives the stats of the concatenated data.
 
 Whatever size the blocks come in, an accumulator sees a column as units of
-``UNIT_ROWS`` rows: the few steps that depend on how rows are grouped (when
+``UNIT_ROWS`` rows (fewer where text or binary values reach ``UNIT_BYTES``): the few steps that depend on how rows are grouped (when
 counting gives way to sketches, what each sketch update holds) happen only at
 unit ends, so the stats are the same for every block size.
 """
@@ -14,15 +14,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import histogram
-from .counts import unify
+from .counts import unify, value_offsets
 from .distribution import Distribution, Summary
 from .settings import StatsSettings
 
 UNIT_ROWS = 65_536
+# A unit of text or binary also ends at the row where its values reach this many bytes:
+# the rows of a unit are buffered once sketched, and cells of 10 KB would make
+# a unit of rows 650 MB.
+UNIT_BYTES = 64 << 20
 
 
 def frequency_keys(k: int) -> list[str]:
@@ -42,20 +47,27 @@ class ColumnAccumulator:
         self.length = 0
         self.null_count = 0
         self.distribution: Distribution | None = None  # for the types whose values are counted
+        self.unit_length = 0  # rows, and bytes of values, of the unit in progress
+        self.unit_bytes = 0
 
     def update(self, array: pa.Array) -> None:
         if isinstance(array, pa.DictionaryArray):
             array = plain_dictionary(array)
         start = 0
         while start < len(array):
-            room = UNIT_ROWS - self.length % UNIT_ROWS
-            piece = array if start == 0 and len(array) <= room else array.slice(start, room)
-            start += len(piece)
-            self.length += len(piece)
+            take = min(UNIT_ROWS - self.unit_length, len(array) - start)
+            take, size = unit_cut(array, start, take, UNIT_BYTES - self.unit_bytes)
+            piece = array if start == 0 and take == len(array) else array.slice(start, take)
+            start += take
+            self.length += take
             self.null_count += piece.null_count
+            self.unit_length += take
+            self.unit_bytes += size
             self._update(piece)
-            if self.distribution is not None and self.length % UNIT_ROWS == 0:
-                self.distribution.end_unit()
+            if self.unit_length == UNIT_ROWS or self.unit_bytes >= UNIT_BYTES:
+                self.unit_length = self.unit_bytes = 0
+                if self.distribution is not None:
+                    self.distribution.end_unit()
 
     def _update(self, array: pa.Array) -> None:
         """Nested and null columns: counts only."""
@@ -119,6 +131,20 @@ class ColumnAccumulator:
 
     def _top_needed(self) -> int:
         return max(self.config.top_k, self.config.categorical_histogram_top)
+
+
+def unit_cut(array: pa.Array, start: int, take: int, room: int) -> tuple[int, int]:
+    """How many of the ``take`` rows from ``start`` stay in a unit with ``room`` bytes left,
+    and their bytes: the unit ends with the row that fills it. Only values held in one
+    data buffer (text, binary) count; a row is the smallest step, so a unit is never empty."""
+    ends = value_offsets(array, start, take)
+    if ends is None:
+        return take, 0
+    size = int(ends[-1] - ends[0])
+    if size < room:
+        return take, size
+    rows = int(np.searchsorted(ends[1:] - ends[0], room, side="left")) + 1
+    return rows, int(ends[rows] - ends[0])
 
 
 def plain_dictionary(array: pa.DictionaryArray) -> pa.DictionaryArray:

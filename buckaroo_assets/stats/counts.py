@@ -125,6 +125,10 @@ class NumpyCounts:
     def distinct_upper_bound(self) -> int:
         return self._table_distinct + len(self.values) + self._pending_rows
 
+    def variable_bytes(self) -> int:
+        """0: numbers have a fixed width, so the distinct threshold bounds their memory."""
+        return 0
+
     def ranked(self, k: int) -> tuple[list[Any], np.ndarray]:
         """Top-k values by count, ties broken by ascending value."""
         self.consolidate()
@@ -222,6 +226,11 @@ class ArrowCounts:
     def distinct_upper_bound(self) -> int:
         return len(self.values) + self._pending_rows
 
+    def variable_bytes(self) -> int:
+        """Bytes of the distinct values held, blocks not yet folded in included (so an
+        upper bound until ``consolidate``): text and binary cells can be of any size."""
+        return sum(_data_bytes(v) for v in [self.values, *(v for v, _ in self._pending)])
+
     def ranked(self, k: int) -> tuple[list[Any], np.ndarray]:
         """Top-k values by count, ties broken by ascending value."""
         self.consolidate()
@@ -229,6 +238,29 @@ class ArrowCounts:
         order = pc.sort_indices(table, sort_keys=[("c", "descending"), ("v", "ascending")])
         order = order[:k]
         return table.column("v").take(order).to_pylist(), self.counts[order.to_numpy()]
+
+
+def value_offsets(array: pa.Array, start: int, rows: int) -> np.ndarray | None:
+    """Where the values of rows ``start`` to ``start + rows`` begin and end in the data
+    buffer of a text or binary array (None for other types), without copying."""
+    t = array.type
+    if pa.types.is_string(t) or pa.types.is_binary(t):
+        width = np.dtype(np.int32)
+    elif pa.types.is_large_string(t) or pa.types.is_large_binary(t):
+        width = np.dtype(np.int64)
+    else:
+        return None
+    first = (array.offset + start) * width.itemsize
+    return np.frombuffer(array.buffers()[1], dtype=width, count=rows + 1, offset=first)
+
+
+def _data_bytes(values: pa.Array) -> int:
+    if not len(values):
+        return 0
+    ends = value_offsets(values, 0, len(values))
+    if ends is None:  # decimals, fixed-size binary
+        return len(values) * values.type.byte_width
+    return int(ends[-1] - ends[0])
 
 
 def unify(values: pa.Array) -> pa.Array:

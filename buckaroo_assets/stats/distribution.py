@@ -13,8 +13,9 @@ that holds whatever the row order:
   ``3 / k`` of the rows, ``k = sketch_size / 4``.
 
 Every stat derived from them is marked approximate. Memory per column is
-bounded by the threshold, the sketch size and one unit of rows, never by the
-row count. The switch is decided, and the sketches are fed, only at the end of
+bounded by the threshold (and, for text and binary, ``COUNT_BYTES`` of
+distinct values), the sketch size and one unit of rows, never by the row
+count. The switch is decided, and the sketches are fed, only at the end of
 a unit (``end_unit``), so the result does not depend on the block size.
 """
 
@@ -32,6 +33,10 @@ from .frequent import FrequentValues, sorted_counts
 from .hll import HyperLogLog
 from .kll import QuantileSketch
 from .settings import StatsSettings
+
+# Exact counts of text or binary also give way to sketches once their distinct values
+# hold this many bytes: 100,000 distinct cells of 10 KB would otherwise take 1 GB.
+COUNT_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -237,10 +242,11 @@ class Distribution:
         )
 
     def _escalate_if_needed(self) -> None:
-        if self.counts.distinct_upper_bound() <= self.config.distinct_threshold:
+        limit = self.config.distinct_threshold
+        if self.counts.distinct_upper_bound() <= limit and self.counts.variable_bytes() <= COUNT_BYTES:
             return
         self.counts.consolidate()
-        if len(self.counts.values) > self.config.distinct_threshold:
+        if len(self.counts.values) > limit or self.counts.variable_bytes() > COUNT_BYTES:
             self._to_sketch()
 
     def _to_sketch(self) -> None:
