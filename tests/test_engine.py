@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -160,3 +162,27 @@ def test_a_unit_of_text_ends_with_the_row_that_fills_its_bytes(monkeypatch: pyte
     # null (900 bytes), and the 2,500-byte cell ends the second; "c" starts a third.
     assert ends == [4, 9]
     assert (accumulator.unit_length, accumulator.unit_bytes) == (1, 1)
+
+
+def test_blocks_of_very_wide_rows_are_sized_by_bytes(tmp_path: Path) -> None:
+    """A column of 20 KB cells is read in blocks that fit the group's budget, not in 65,536
+    rows (1.3 GB); narrow columns keep ``block_rows``; the stats are the same either way."""
+    import pyarrow.parquet as pq
+
+    from buckaroo_assets.build import builder
+    from buckaroo_assets.build.sources import open_source
+
+    cells = [f"{i:06d}" + "x" * 20_000 for i in range(3_000)]
+    path = tmp_path / "docs.parquet"
+    pq.write_table(pa.table({"doc": cells, "n": np.arange(3_000)}), path)
+    source = open_source(str(path))
+    config = ba.StatsConfig()
+    groups = builder.column_groups(source, config)
+    assert groups == [[0], [1]]
+    doc_rows = builder.group_block_rows(source, config, [0])
+    budget = builder.GROUP_BUDGET_BYTES / builder.GROUPS_AT_ONCE
+    assert doc_rows >= 64 and doc_rows * 20_000 * builder._BLOCKS_IN_FLIGHT <= budget
+    assert builder.group_block_rows(source, config, [1]) == config.block_rows
+    by_bytes = ba.build_bundle(str(path), data_id="t")
+    by_rows = ba.build_bundle(str(path), data_id="t", config=config.replace(block_rows=10**6))
+    assert by_bytes.stats == by_rows.stats

@@ -23,6 +23,7 @@ from ..bundle.config import StatsConfig
 from ..bundle.ids import validate_data_id
 from ..bundle.model import Bundle, same_label
 from ..stats.accumulators import ColumnAccumulator, accumulator_for
+from ..stats.distribution import COUNT_BYTES
 from ..stats.engine import accumulate
 from ..version import __version__
 from .data_id import data_id_for
@@ -114,19 +115,20 @@ def scan_source(
     def summarise(index: int) -> int:
         """One pass over a group of columns; its counters are freed as soon as it is done."""
         group = groups[index]
+        block_rows = group_block_rows(opened, config, group)
         window = _WindowCollector(config.window_rows)
         columns = None if len(groups) == 1 else group
         if row_range is None:
-            batches = opened.batches(config.block_rows, columns)
+            batches = opened.batches(block_rows, columns)
         elif opened.seekable:
             start, stop = row_range
-            batches = rows_between(opened.batches(config.block_rows, columns, start=start), 0, stop - start)
+            batches = rows_between(opened.batches(block_rows, columns, start=start), 0, stop - start)
         else:
-            batches = rows_between(opened.batches(config.block_rows, columns), *row_range)
+            batches = rows_between(opened.batches(block_rows, columns), *row_range)
         rows, group_results = accumulate(
             batches,
             [accumulators[i] for i in group],
-            config.block_rows,
+            block_rows,
             reporter.watch(window.add, index),
             workers=None if len(groups) == 1 else 1,
             read_ahead=len(groups) == 1,
@@ -302,6 +304,7 @@ GROUPS_AT_ONCE = max(1, min(2, os.cpu_count() or 1))
 # summarised, the reader's decoded pages and buffers, the allocator's slack.
 _BLOCKS_IN_FLIGHT = 8
 _COUNTER_OVERHEAD = 16  # bytes per distinct value besides the value: its count and slack
+_FEWEST_BLOCK_ROWS = 64
 
 
 def column_groups(source: Source, config: StatsConfig) -> list[list[int]]:
@@ -309,17 +312,40 @@ def column_groups(source: Source, config: StatsConfig) -> list[list[int]]:
     positions = list(range(len(source.schema)))
     if source.column_bytes is None or len(positions) <= 1:
         return [positions]
-    rows = source.rows_total or config.block_rows
-    block = min(config.block_rows, rows)
-    distinct = min(rows, config.distinct_threshold)
+    block, distinct = _block_and_distinct(source, config)
     budget = GROUP_BUDGET_BYTES / GROUPS_AT_ONCE
     groups: list[list[int]] = [[]]
     used = 0.0
     for position, width in zip(positions, source.column_bytes, strict=True):
-        cost = block * width * _BLOCKS_IN_FLIGHT + distinct * (width + _COUNTER_OVERHEAD)
+        cost = block * width * _BLOCKS_IN_FLIGHT + _counter_bytes(width, distinct)
         if groups[-1] and used + cost > budget:
             groups.append([])
             used = 0.0
         groups[-1].append(position)
         used += cost
     return groups
+
+
+def group_block_rows(source: Source, config: StatsConfig, group: list[int]) -> int:
+    """Rows per block for one group: ``block_rows``, or fewer where the group's rows are so
+    wide (cells of kilobytes) that its blocks in flight would not fit its budget. Blocks
+    are sized by bytes, then; the stats do not depend on their size."""
+    if source.column_bytes is None:
+        return config.block_rows
+    block, distinct = _block_and_distinct(source, config)
+    widths = [source.column_bytes[i] for i in group]
+    room = GROUP_BUDGET_BYTES / GROUPS_AT_ONCE - sum(_counter_bytes(w, distinct) for w in widths)
+    per_row = sum(widths) * _BLOCKS_IN_FLIGHT
+    if per_row * block <= room or per_row <= 0:
+        return config.block_rows
+    return max(_FEWEST_BLOCK_ROWS, int(max(room, GROUP_BUDGET_BYTES / 8) / per_row))
+
+
+def _block_and_distinct(source: Source, config: StatsConfig) -> tuple[int, int]:
+    rows = source.rows_total or config.block_rows
+    return min(config.block_rows, rows), min(rows, config.distinct_threshold)
+
+
+def _counter_bytes(width: float, distinct: int) -> float:
+    """Exact counters of a column: capped where the engine switches text to sketches by bytes."""
+    return min(distinct * (width + _COUNTER_OVERHEAD), COUNT_BYTES + distinct * _COUNTER_OVERHEAD)
