@@ -14,7 +14,13 @@ import dagster as dg
 import pytest
 
 import buckaroo_assets as ba
-from buckaroo_assets.dagster import BuckarooBundles, BundleStoreResource, buckaroo_definitions
+from buckaroo_assets.dagster import (
+    BuckarooBundles,
+    BundleStoreResource,
+    buckaroo_definitions,
+    chunk_keys,
+    prewarm_schedule,
+)
 from buckaroo_assets.dagster.chunks import CHUNK_DATA_IDS
 
 from .test_dagster_scale import (
@@ -137,6 +143,9 @@ def test_a_failing_dataset_fails_its_chunk_after_the_others_and_alone_stays_outd
     assert "d0005" in failure.step_failure_data.error.message  # type: ignore[union-attr]
     (recorded,) = chunk_materializations(result).values()
     assert recorded["failed"] == 1 and len(recorded[CHUNK_DATA_IDS]) == 127
+    (check,) = result.get_asset_check_evaluations()  # a failed build fails the chunk's check
+    assert not check.passed
+    assert check.description.startswith("1 of 128 datasets failed: d0005: its build failed: ")
     assert "d0005" not in recorded[CHUNK_DATA_IDS]
     assert len(ba.BundleStore(url).list()) == 127
 
@@ -172,6 +181,52 @@ def test_a_chunk_check_names_the_datasets_it_failed_for(
     assert not fresh.passed
     assert fresh.description.startswith("1 of 6 datasets failed: d0002: the source changed")
     assert fresh.metadata["failures"].value == {"d0002": "the source changed since the bundle"}
+
+
+def test_datasets_inserted_or_removed_make_the_shifted_chunks_outdated(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """A chunk's record speaks for the members it had: a chunk whose members changed is
+    requested once more (its datasets are hits), one whose members did not is left alone."""
+    datasets = tiny_datasets(tmp_path / "data", 7)
+    store = BundleStoreResource(url=(tmp_path / "store").as_uri())
+
+    def defs_of(declared: list[ba.dagster.Dataset]) -> dg.Definitions:
+        return buckaroo_definitions(declared, store=store, granularity="chunk", datasets_per_step=3)
+
+    every = defs_of(datasets)
+    run(every, instance, [chunk(1), chunk(2), chunk(3)])
+    assert not schedule_tick(every, instance).run_requests
+    assert not schedule_tick(defs_of(datasets[:6]), instance).run_requests  # the last removed
+    without_d5 = defs_of([*datasets[:5], datasets[6]])  # chunk 2 is now d3, d4, d6
+    (request,) = schedule_tick(without_d5, instance).run_requests
+    assert request.asset_selection == [chunk(2)]
+    fewer = defs_of(datasets[1:])  # d1-d3, d4-d6: both chunks moved
+    (request,) = schedule_tick(fewer, instance).run_requests
+    assert request.asset_selection == [chunk(1), chunk(2)]
+    again = chunk_materializations(run(fewer, instance, request.asset_selection))
+    assert {m["hits"] for m in again.values()} == {3} and not schedule_tick(fewer, instance).run_requests
+    subset = defs_of(datasets[1:6])  # chunk 2 is d4, d5: fewer members than its record's
+    (request,) = schedule_tick(subset, instance).run_requests
+    assert request.asset_selection == [chunk(2)]
+
+
+def test_chunk_keys_and_the_prewarm_schedule_take_plain_arguments(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    datasets = tiny_datasets(tmp_path / "data", 3)
+    assert set(chunk_keys(datasets, "lake", 2).values()) == {
+        dg.AssetKey(["lake", "chunks", "0001"]), dg.AssetKey(["lake", "chunks", "0002"])
+    }
+    defs = buckaroo_definitions(datasets, store=BundleStoreResource(url=(tmp_path / "s").as_uri()))
+    assets = bundle_multi_assets(defs)
+    one_each = {dg.AssetKey([KEY, ds.name]): ds for ds in datasets}  # a Dataset per key, as before
+    schedule = prewarm_schedule(assets, datasets=one_each, name=f"{KEY}_prewarm")
+    with_schedule = dg.Definitions.merge(
+        dg.Definitions(assets=defs.assets, resources=defs.resources), dg.Definitions(schedules=[schedule])
+    )
+    (request,) = schedule_tick(with_schedule, instance).run_requests
+    assert sorted(request.asset_selection) == sorted(one_each)
 
 
 def test_the_yaml_component_takes_a_granularity(tmp_path: Path) -> None:

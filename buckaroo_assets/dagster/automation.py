@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dagster as dg
 
 from ..store.bundle_store import BundleStore
-from .chunks import CHUNK_DATA_IDS
+from .chunks import CHUNK_DATA_IDS, CHUNK_MEMBERS, members_digest
 from .datasets import Dataset
 
 __all__ = ["new_versions_sensor", "outdated_datasets", "prewarm_schedule"]
@@ -87,13 +87,16 @@ def outdated_datasets(
     the store at ``store_url``.  Read in bulk, never one query per dataset.
     """
     latest = _latest_materializations(instance, list(dict.fromkeys(bundle_keys[n] for n in current)))
+    members: dict[dg.AssetKey, list[str]] = {}
+    for name, key in bundle_keys.items():
+        members.setdefault(key, []).append(name)
     outdated = {}
     for name, data_id in current.items():
         mat = latest.get(bundle_keys[name])
         uri = mat.metadata.get("dagster/uri") if mat is not None else None
         if (
             mat is None
-            or _recorded_data_id(mat, name) != data_id
+            or _recorded_data_id(mat, name, members[bundle_keys[name]]) != data_id
             or (config_id is not None and mat.tags.get(_CODE_VERSION_TAG) != config_id)
             or uri is None
             or not str(uri.value).startswith(store_url.rstrip("/") + "/")
@@ -102,12 +105,16 @@ def outdated_datasets(
     return outdated
 
 
-def _recorded_data_id(mat: dg.AssetMaterialization, name: str) -> str | None:
+def _recorded_data_id(mat: dg.AssetMaterialization, name: str, members: list[str]) -> str | None:
     """The data_id a materialization holds for dataset ``name``: its data version, or for a
-    chunk asset, the dataset's entry in the chunk's list."""
+    chunk asset, the dataset's entry in the chunk's list, if the chunk held the same
+    ``members`` then (else the dataset may have been built since in another chunk)."""
     chunk = mat.metadata.get(CHUNK_DATA_IDS)
     if chunk is None:
         return mat.tags.get(_DATA_VERSION_TAG)
+    held = mat.metadata.get(CHUNK_MEMBERS)
+    if held is None or held.value != members_digest(members):
+        return None
     recorded = chunk.value.get(name) if isinstance(chunk.value, dict) else None
     return recorded if isinstance(recorded, str) else None
 
@@ -236,7 +243,7 @@ def prewarm_schedule(
     name: str = "buckaroo_prewarm",
     max_partitions: int = 100,
     default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
-    datasets: Mapping[dg.AssetKey, Sequence[Dataset]] | None = None,
+    datasets: Mapping[dg.AssetKey, Dataset | Sequence[Dataset]] | None = None,
     config_id: str | None = None,
     resource_key: str = "buckaroo_store",
     tick_budget_seconds: float = TICK_BUDGET_SECONDS,
@@ -253,11 +260,12 @@ def prewarm_schedule(
     partitioned one gets a run per partition for its newest ``max_partitions``
     partitions (static, time-window and dynamic partitions alike).
     """
-    datasets = dict(datasets or {})
+    # One dataset per key (as before chunks existed) or several.
+    held = {k: list(v) if isinstance(v, list | tuple) else [v] for k, v in (datasets or {}).items()}
     plain = [a for a in assets if a.partitions_def is None]
     partitioned = [a for a in assets if a.partitions_def is not None]
     every_key = [key for a in assets for key in a.keys]
-    others = [a for a in plain if not set(a.keys) <= set(datasets)]
+    others = [a for a in plain if not set(a.keys) <= set(held)]
 
     @dg.schedule(
         cron_schedule=cron,
@@ -265,16 +273,16 @@ def prewarm_schedule(
         target=dg.AssetSelection.assets(*every_key),
         default_status=default_status,
         description="Rebuilds every missing or outdated bundle; up-to-date ones get no run.",
-        required_resource_keys={resource_key} if datasets else None,
+        required_resource_keys={resource_key} if held else None,
     )
     def schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
         wanted = _frames_behind(context.instance, others) if others else []
-        if datasets:
+        if held:
             store: BundleStore = getattr(context.resources, resource_key).get_store()
-            declared = [ds for a in plain for key in a.keys for ds in datasets.get(key, ())]
+            declared = [ds for a in plain for key in a.keys for ds in held.get(key, ())]
             deadline = time.monotonic() + tick_budget_seconds
             current, looked = _current_data_ids(declared, store, deadline, context.log)
-            keys = {ds.name: key for key, members in datasets.items() for ds in members}
+            keys = {ds.name: key for key, members in held.items() for ds in members}
             outdated = outdated_datasets(
                 context.instance, keys, current, config_id=config_id, store_url=store.url
             )

@@ -5,7 +5,7 @@ current data_id), so they are cheap enough to run after every materialization.
 """
 
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Literal
 
@@ -132,22 +132,32 @@ def chunk_check_results(
     members: Sequence[tuple[str, Callable[[BundleStore], str]]],
     config_id: str,
     wanted: AbstractSet[dg.AssetCheckKey],
+    *,
+    failed: Mapping[str, str] | None = None,
     drift: DriftCheck | None = None,
+    rebuilt: AbstractSet[str] | None = None,
 ) -> Iterator[dg.AssetCheckResult]:
     """The selected checks of a chunk asset: each passes when it passes for every dataset
-    of the chunk (``members``: name and current data_id), and names those it failed for."""
+    of the chunk (``members``: name and current data_id) and names those it failed for.
+
+    A dataset whose build ``failed`` (name -> error) fails every check. Drift is looked
+    at for the datasets ``rebuilt`` in this run (every member when None), so a run for
+    one changed dataset does not report the old drift of the others again.
+    """
+    broken = {name: (False, f"its build failed: {error}", {}) for name, error in (failed or {}).items()}
     one = dg.AssetCheckKey(key, CHECKS_ONE) in wanted
     separate = [check for check in CHECK_NAMES if dg.AssetCheckKey(key, check) in wanted]
     if one or separate:
         evaluated = {name: evaluate_bundle(store, name, config_id, now) for name, now in members}
         if one:
-            yield _result(key, CHECKS_ONE, _across({n: _all_of(r) for n, r in evaluated.items()}))
+            yield _result(key, CHECKS_ONE, _across({**{n: _all_of(r) for n, r in evaluated.items()}, **broken}))
         for check in separate:
-            yield _result(key, check, _across({n: r[check] for n, r in evaluated.items()}))
+            yield _result(key, check, _across({**{n: r[check] for n, r in evaluated.items()}, **broken}))
     if drift is not None and dg.AssetCheckKey(key, DRIFT_CHECK) in wanted:
-        each = {name: drift_result(key, store, name, drift) for name, _ in members}
+        looked_at = [name for name, _ in members if rebuilt is None or name in rebuilt]
+        each = {name: drift_result(key, store, name, drift) for name in looked_at}
         passed, description, metadata = _across(
-            {name: (r.passed, r.description or "", {}) for name, r in each.items()}
+            {**{name: (r.passed, r.description or "", {}) for name, r in each.items()}, **broken}
         )
         yield dg.AssetCheckResult(
             asset_key=key, check_name=DRIFT_CHECK, passed=passed, description=description,
@@ -166,6 +176,8 @@ def _across(
         "failed": len(failed),
         "failures": dg.MetadataValue.json(listed),
     }
+    if not results:
+        return True, "no dataset to look at in this run", metadata
     if not failed:
         return True, f"passed for all {len(results)} datasets", metadata
     shown = "; ".join(f"{name}: {why}" for name, why in list(failed.items())[:3])

@@ -34,11 +34,19 @@ from .datasets import (
 from .drift import DriftCheck
 from .progress import RunProgress
 
-__all__ = ["CHUNK_DATA_IDS", "Granularity", "chunk_keys", "dataset_chunk_assets"]
+__all__ = [
+    "CHUNK_DATA_IDS",
+    "CHUNK_MEMBERS",
+    "Granularity",
+    "chunk_keys",
+    "dataset_chunk_assets",
+    "members_digest",
+]
 
 # "dataset": one asset per dataset; "chunk": one asset per chunk of datasets.
 Granularity = Literal["dataset", "chunk"]
 CHUNK_DATA_IDS = "data_ids"  # chunk metadata: dataset name -> data_id of its stored bundle
+CHUNK_MEMBERS = "members"  # chunk metadata: a digest of the names of its datasets, in order
 _BUNDLES_SCHEMA = dg.TableSchema(
     columns=[
         dg.TableColumn("dataset", "string"),
@@ -51,7 +59,7 @@ _BUNDLES_SCHEMA = dg.TableSchema(
 
 
 def chunk_keys(
-    datasets: Sequence[Dataset], key_prefix: Sequence[str], datasets_per_step: int
+    datasets: Sequence[Dataset], key_prefix: str | Sequence[str], datasets_per_step: int
 ) -> dict[str, dg.AssetKey]:
     """The chunk asset key of every dataset, by name: ``<prefix>/chunks/0001`` and so on.
 
@@ -59,8 +67,9 @@ def chunk_keys(
     keeps every earlier chunk as it was.
     """
     check_distinct_asset_names([ds.name for ds in datasets])
+    prefix = [key_prefix] if isinstance(key_prefix, str) else list(key_prefix)
     return {
-        ds.name: dg.AssetKey([*key_prefix, "chunks", f"{number:04d}"])
+        ds.name: dg.AssetKey([*prefix, "chunks", f"{number:04d}"])
         for number, chunk in enumerate(split_in_chunks(datasets, datasets_per_step), start=1)
         for ds in chunk
     }
@@ -70,7 +79,7 @@ def dataset_chunk_assets(
     datasets: Sequence[Dataset],
     *,
     config: StatsConfig,
-    key_prefix: Sequence[str],
+    key_prefix: str | Sequence[str],
     group_name: str,
     pool: str | None,
     resource_key: str,
@@ -115,19 +124,25 @@ def _chunk_asset(
         wanted = context.selected_asset_check_keys
         failed: dict[str, str] = {}
         published: dict[str, Published] = {}
+        rebuilt: set[str] | None = None  # checks alone: drift of every member
         if key in context.selected_asset_keys:
             progress = RunProgress(total=len(chunk), log=context.log.info, log_each=False)
             for ds, done in ensure_each(chunk, store, config, progress, context.log, failed):
                 published[ds.name] = done
                 progress.finished(ds.name, done.bundle.rows, done.hit)
+            if failed:
+                context.log.info(f"{progress.finished_text()}; {len(failed)} failed")
             if published:
                 yield dg.MaterializeResult(
                     asset_key=key,
-                    metadata=chunk_metadata(published, failed, store, progress),
+                    metadata=chunk_metadata(published, failed, store, progress, names),
                     data_version=dg.DataVersion(_digest(published)),
                 )
+            rebuilt = {name for name, done in published.items() if not done.hit}
         members = [(ds.name, ds.current_data_id) for ds in chunk if ds.name not in failed]
-        yield from chunk_check_results(key, store, members, config.config_id, wanted, drift)
+        yield from chunk_check_results(
+            key, store, members, config.config_id, wanted, failed=failed, drift=drift, rebuilt=rebuilt
+        )
         raise_for_failures(failed, len(chunk))
 
     return build_chunk
@@ -138,8 +153,10 @@ def chunk_metadata(
     failed: Mapping[str, str],
     store: BundleStore,
     progress: RunProgress,
+    members: Sequence[str],
 ) -> dict[str, object]:
-    """What one chunk materialization records: each dataset's data_id, counts, a table."""
+    """What one chunk materialization records: each dataset's data_id, who the chunk's
+    members were, counts, a table."""
     hits = sum(p.hit for p in published.values())
     records = [
         dg.TableRecord(
@@ -157,6 +174,7 @@ def chunk_metadata(
         # Where the bundles are: the sensor and the schedule trust only this store's.
         "dagster/uri": store.url.rstrip("/") + "/",
         CHUNK_DATA_IDS: dg.MetadataValue.json(_data_ids(published)),
+        CHUNK_MEMBERS: members_digest(members),
         "config_id": next(iter(published.values())).bundle.config_id,
         "datasets": len(published) + len(failed),
         "built": len(published) - hits,
@@ -167,6 +185,12 @@ def chunk_metadata(
         "progress": progress.finished_text(),
         "bundles": dg.MetadataValue.table(records, schema=_BUNDLES_SCHEMA),
     }
+
+
+def members_digest(names: Sequence[str]) -> str:
+    """Which datasets a chunk held: a record made for other members (datasets were inserted
+    or removed before it since) says nothing about where a dataset's pointer points now."""
+    return hashlib.blake2b(json.dumps(list(names)).encode(), digest_size=12).hexdigest()
 
 
 def _data_ids(published: Mapping[str, Published]) -> dict[str, str]:

@@ -241,13 +241,18 @@ class ArrowCounts:
 
 
 def value_offsets(array: pa.Array, start: int, rows: int) -> np.ndarray | None:
-    """Where the values of rows ``start`` to ``start + rows`` begin and end in the data
-    buffer of a text or binary array (None for other types), without copying."""
+    """Where the values of rows ``start`` to ``start + rows`` of a text or binary array
+    begin and end, in bytes (None for other types): the array's own offsets where it has
+    them, not copied."""
     t = array.type
     if pa.types.is_string(t) or pa.types.is_binary(t):
         width = np.dtype(np.int32)
     elif pa.types.is_large_string(t) or pa.types.is_large_binary(t):
         width = np.dtype(np.int64)
+    elif pa.types.is_string_view(t) or pa.types.is_binary_view(t):  # views have no offsets
+        return value_offsets(unify(array.slice(start, rows)), 0, rows)
+    elif pa.types.is_fixed_size_binary(t):
+        return np.arange(rows + 1, dtype=np.int64) * t.byte_width
     else:
         return None
     first = (array.offset + start) * width.itemsize
@@ -258,7 +263,7 @@ def _data_bytes(values: pa.Array) -> int:
     if not len(values):
         return 0
     ends = value_offsets(values, 0, len(values))
-    if ends is None:  # decimals, fixed-size binary
+    if ends is None:  # decimals
         return len(values) * values.type.byte_width
     return int(ends[-1] - ends[0])
 
