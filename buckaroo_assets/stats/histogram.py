@@ -86,13 +86,14 @@ def numeric_histogram(
     step = (edges[-1] - edges[0]) / max(len(edges) - 1, 1)
     ref = max(abs(edges[0]), abs(edges[-1]))
     shares = np.round(populations.astype(np.float64) / populations.sum() * 100, 0)
+    bounds = edges.tolist()
+    texts = [_fmt(edge, step, ref) for edge in bounds]  # each edge bounds two bins: once
     entries: list[dict] = [{"name": _tail_label(float(as_float[0]), low, step), "tail": 1}]
-    for lo_edge, hi_edge, share in zip(edges[:-1], edges[1:], shares, strict=True):
-        label = _join(_fmt(float(lo_edge), step, ref), _fmt(float(hi_edge), step, ref))
-        entries.append({"name": label, "population": float(share)})
+    for lo_text, hi_text, share in zip(texts[:-1], texts[1:], shares.tolist(), strict=True):
+        entries.append({"name": _join(lo_text, hi_text), "population": share})
     entries.append({"name": _tail_label(high, float(as_float[-1]), step), "tail": 1})
     entries.extend(_na_entry(null_fraction))
-    return entries, [float(e) for e in edges]
+    return entries, bounds
 
 
 def _equal_bins(lo: float, hi: float, bins: int) -> np.ndarray | None:
