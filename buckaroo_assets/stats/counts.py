@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .frequent import sorted_counts
+from .shared_arrays import all_ones
 
 
 class NumpyCounts:
@@ -133,7 +134,7 @@ class NumpyCounts:
         """Top-k values by count, ties broken by ascending value."""
         self.consolidate()
         counts = self.counts
-        if 0 < k < len(counts) and counts.max() == 1:  # all distinct: the k smallest values
+        if 0 < k < len(counts) and all_ones(counts):  # all distinct: the k smallest values
             return self.values[:k].tolist(), counts[:k]
         if 0 < k < len(counts):
             # Only counts above the k-th largest, and the first (smallest) values that

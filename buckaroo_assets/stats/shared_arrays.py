@@ -29,8 +29,14 @@ def ones(n: int) -> np.ndarray:
     return _prefix("ones", n, lambda size: np.ones(size, dtype=np.int64))
 
 
+def all_ones(counts: np.ndarray) -> bool:
+    """Whether every one of these positive counts is one: at once for a view of ``ones``."""
+    shared = _SHARED.get("ones")
+    return (shared is not None and counts.base is shared) or int(counts.sum()) == len(counts)
+
+
 def running_total(counts: np.ndarray) -> np.ndarray:
     """np.cumsum(counts) of positive counts; read-only 1..n when every count is one."""
-    if int(counts.sum()) == len(counts):
+    if all_ones(counts):
         return _prefix("ranks", len(counts), lambda size: np.arange(1, size + 1, dtype=np.int64))
     return np.cumsum(counts)
