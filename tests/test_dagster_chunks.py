@@ -211,6 +211,34 @@ def test_datasets_inserted_or_removed_make_the_shifted_chunks_outdated(
     assert request.asset_selection == [chunk(2)]
 
 
+def test_a_dataset_built_in_another_chunk_meanwhile_is_read_from_that_newer_record(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """x is built at A in chunk 2; p is removed, so x moves to chunk 1 and is built there at
+    B; p comes back (x to chunk 2 again, whose record still says A) and x returns to A: the
+    newer record says B, so x's chunk runs and its pointer names A again."""
+    p, x = tiny_datasets(tmp_path / "data", 2)
+    store = BundleStoreResource(url=(tmp_path / "store").as_uri())
+
+    def defs_of(declared: list[ba.dagster.Dataset]) -> dg.Definitions:
+        return buckaroo_definitions(declared, store=store, granularity="chunk", datasets_per_step=1)
+
+    run(defs_of([p, x]), instance, [chunk(1), chunk(2)])
+    first = ba.data_id_for(x.source)
+    write_tiny(Path(x.source), seed=50)
+    run(defs_of([x]), instance, [chunk(1)])
+    assert ba.load_bundle(dataset=x.name, store=store.url).data_id != first
+    write_tiny(Path(x.source), seed=1)  # as tiny_datasets wrote it
+    assert ba.data_id_for(x.source) == first
+    (request,) = schedule_tick(defs_of([p, x]), instance).run_requests
+    assert request.asset_selection == [chunk(1), chunk(2)]
+    (request,) = sensor_tick(defs_of([p, x]), instance, None).run_requests
+    assert request.asset_selection == [chunk(1), chunk(2)]
+    run(defs_of([p, x]), instance, [chunk(1), chunk(2)])
+    assert ba.load_bundle(dataset=x.name, store=store.url).data_id == first
+    assert not schedule_tick(defs_of([p, x]), instance).run_requests
+
+
 def test_chunk_keys_and_the_prewarm_schedule_take_plain_arguments(
     tmp_path: Path, instance: dg.DagsterInstance
 ) -> None:

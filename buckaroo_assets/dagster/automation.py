@@ -9,7 +9,7 @@ datasets whose bundles are up to date get no run and no event at all.
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
@@ -61,14 +61,15 @@ def _current_data_ids(
 
 def _latest_materializations(
     instance: dg.DagsterInstance, keys: Sequence[dg.AssetKey]
-) -> dict[dg.AssetKey, dg.AssetMaterialization]:
-    """The latest materialization of each key that has one, a few hundred keys per query."""
-    latest: dict[dg.AssetKey, dg.AssetMaterialization] = {}
+) -> dict[dg.AssetKey, tuple[float, dg.AssetMaterialization]]:
+    """When, and what, the latest materialization of each key that has one was; a few
+    hundred keys per query."""
+    latest: dict[dg.AssetKey, tuple[float, dg.AssetMaterialization]] = {}
     for start in range(0, len(keys), _KEYS_PER_QUERY):
         events = instance.get_latest_materialization_events(keys[start : start + _KEYS_PER_QUERY])
         for key, entry in events.items():
             if entry is not None and entry.asset_materialization is not None:
-                latest[key] = entry.asset_materialization
+                latest[key] = (entry.timestamp, entry.asset_materialization)
     return latest
 
 
@@ -79,24 +80,39 @@ def outdated_datasets(
     *,
     config_id: str | None,
     store_url: str,
+    chunks: Collection[dg.AssetKey] = (),
 ) -> dict[str, str]:
     """The datasets of ``current`` (name -> data_id now) whose bundle asset is not up to date.
 
     Up to date: the latest materialization has that data_id as its data
     version, ``config_id`` as its code version (when given) and its manifest in
     the store at ``store_url``.  Read in bulk, never one query per dataset.
+
+    Chunk assets (``chunks``, every one of them) hold many datasets: a chunk's
+    latest record must be for the members it has now, and a dataset's data_id is
+    read from the newest chunk record that lists it, since a dataset built while
+    it belonged to another chunk was recorded there.
     """
-    latest = _latest_materializations(instance, list(dict.fromkeys(bundle_keys[n] for n in current)))
+    keys = list(dict.fromkeys([*(bundle_keys[n] for n in current), *chunks]))
+    latest = _latest_materializations(instance, keys)
     members: dict[dg.AssetKey, list[str]] = {}
     for name, key in bundle_keys.items():
         members.setdefault(key, []).append(name)
+    newest = _newest_chunk_records(latest)
     outdated = {}
     for name, data_id in current.items():
-        mat = latest.get(bundle_keys[name])
+        key = bundle_keys[name]
+        mat = latest[key][1] if key in latest else None
+        if mat is not None and CHUNK_DATA_IDS in mat.metadata:
+            held = mat.metadata.get(CHUNK_MEMBERS)
+            if held is None or held.value != members_digest(members[key]):
+                outdated[name] = data_id
+                continue
+            mat = latest[newest.get(name, key)][1]
         uri = mat.metadata.get("dagster/uri") if mat is not None else None
         if (
             mat is None
-            or _recorded_data_id(mat, name, members[bundle_keys[name]]) != data_id
+            or _recorded_data_id(mat, name) != data_id
             or (config_id is not None and mat.tags.get(_CODE_VERSION_TAG) != config_id)
             or uri is None
             or not str(uri.value).startswith(store_url.rstrip("/") + "/")
@@ -105,16 +121,27 @@ def outdated_datasets(
     return outdated
 
 
-def _recorded_data_id(mat: dg.AssetMaterialization, name: str, members: list[str]) -> str | None:
+def _newest_chunk_records(
+    latest: Mapping[dg.AssetKey, tuple[float, dg.AssetMaterialization]],
+) -> dict[str, dg.AssetKey]:
+    """For each dataset listed by a chunk record, the chunk whose record of it is newest."""
+    newest: dict[str, tuple[float, dg.AssetKey]] = {}
+    for key, (when, mat) in latest.items():
+        listed = mat.metadata.get(CHUNK_DATA_IDS)
+        if listed is None or not isinstance(listed.value, dict):
+            continue
+        for name in listed.value:
+            if name not in newest or when > newest[name][0]:
+                newest[name] = (when, key)
+    return {name: key for name, (_, key) in newest.items()}
+
+
+def _recorded_data_id(mat: dg.AssetMaterialization, name: str) -> str | None:
     """The data_id a materialization holds for dataset ``name``: its data version, or for a
-    chunk asset, the dataset's entry in the chunk's list, if the chunk held the same
-    ``members`` then (else the dataset may have been built since in another chunk)."""
+    chunk asset, the dataset's entry in the chunk's list."""
     chunk = mat.metadata.get(CHUNK_DATA_IDS)
     if chunk is None:
         return mat.tags.get(_DATA_VERSION_TAG)
-    held = mat.metadata.get(CHUNK_MEMBERS)
-    if held is None or held.value != members_digest(members):
-        return None
     recorded = chunk.value.get(name) if isinstance(chunk.value, dict) else None
     return recorded if isinstance(recorded, str) else None
 
@@ -131,11 +158,13 @@ def new_versions_sensor(
     config_id: str | None = None,
     datasets_per_tick: int = DATASETS_PER_TICK,
     tick_budget_seconds: float = TICK_BUDGET_SECONDS,
+    chunks: Collection[dg.AssetKey] = (),
 ) -> dg.SensorDefinition:
     """Requests one run for exactly the datasets whose bundle does not hold their new data_id.
 
     ``bundle_keys`` gives each dataset's asset (several datasets share a chunk
-    asset); ``source_keys`` their source assets, where they have one.
+    asset, all of which ``chunks`` lists); ``source_keys`` their source assets,
+    where they have one.
 
     Each tick looks at most ``datasets_per_tick`` datasets, for at most about
     ``tick_budget_seconds``, starting where the last tick stopped (the cursor
@@ -166,8 +195,9 @@ def new_versions_sensor(
         resume = (start + looked) % len(datasets) if datasets else 0
         changed = {n: d for n, d in current.items() if seen.get(n) != d}
         outdated = outdated_datasets(
-            context.instance, bundle_keys, changed, config_id=config_id, store_url=store.url
-        )
+            context.instance, bundle_keys, changed, config_id=config_id, store_url=store.url,
+            chunks=chunks,
+        )  # fmt: skip
         seen = {**seen, **changed}
         if not outdated:
             partial = "" if looked == len(datasets) else f" among {looked} of {len(datasets)}"
@@ -247,6 +277,7 @@ def prewarm_schedule(
     config_id: str | None = None,
     resource_key: str = "buckaroo_store",
     tick_budget_seconds: float = TICK_BUDGET_SECONDS,
+    chunks: Collection[dg.AssetKey] = (),
 ) -> dg.ScheduleDefinition:
     """Materializes, on ``cron``, the bundle assets that are missing or out of date.
 
@@ -284,8 +315,9 @@ def prewarm_schedule(
             current, looked = _current_data_ids(declared, store, deadline, context.log)
             keys = {ds.name: key for key, members in held.items() for ds in members}
             outdated = outdated_datasets(
-                context.instance, keys, current, config_id=config_id, store_url=store.url
-            )
+                context.instance, keys, current, config_id=config_id, store_url=store.url,
+                chunks=chunks,
+            )  # fmt: skip
             unreadable = [ds for ds in declared[:looked] if ds.name not in current]
             wanted += [keys[ds.name] for ds in declared if ds.name in outdated]
             wanted += [keys[ds.name] for ds in [*unreadable, *declared[looked:]]]

@@ -65,6 +65,7 @@ def buckaroo_definitions(
     check_defs: list[dg.AssetChecksDefinition] = []
     sensors: list[dg.SensorDefinition] = []
     by_bundle_key: dict[dg.AssetKey, list[Dataset | FragmentedDataset]] = {}
+    chunks: set[dg.AssetKey] = set()  # the chunk assets, with granularity="chunk"
     whole = [ds for ds in datasets if isinstance(ds, Dataset)]
     fragmented = [ds for ds in datasets if isinstance(ds, FragmentedDataset)]
     if whole and granularity == "chunk":
@@ -87,7 +88,9 @@ def buckaroo_definitions(
     if datasets:
         bundle_keys, source_keys = dataset_keys(datasets, [key_prefix])
         if granularity == "chunk":
-            bundle_keys |= chunk_keys(whole, [key_prefix], datasets_per_step)
+            chunked = chunk_keys(whole, [key_prefix], datasets_per_step)
+            bundle_keys |= chunked
+            chunks = set(chunked.values())
             source_keys = {ds.name: source_keys[ds.name] for ds in fragmented}
         for ds in datasets:
             by_bundle_key.setdefault(bundle_keys[ds.name], []).append(ds)
@@ -99,6 +102,7 @@ def buckaroo_definitions(
                     minimum_interval_seconds=sensor_interval_seconds,
                     resource_key=resource_key,
                     config_id=config.config_id,
+                    chunks=chunks,
                     default_status=(
                         dg.DefaultSensorStatus.RUNNING
                         if automation_running
@@ -133,6 +137,7 @@ def buckaroo_definitions(
             prewarm_schedule(
                 bundle_assets, cron=prewarm_cron, name=f"{key_prefix}_prewarm",
                 datasets=by_bundle_key, config_id=config.config_id, resource_key=resource_key,
+                chunks=chunks,
                 default_status=(
                     dg.DefaultScheduleStatus.RUNNING
                     if automation_running
