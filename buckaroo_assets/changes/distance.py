@@ -106,13 +106,15 @@ def js_distance(p: Sequence[float], q: Sequence[float]) -> float:
     """sqrt of the base-2 Jensen–Shannon divergence of two distributions on the same cells."""
     total = 0.0
     for a, b in zip(p, q, strict=True):
-        m = (a + b) / 2
-        total += _term(a, m) + _term(b, m)  # one sum per cell: swapping p and q changes nothing
+        both = a + b
+        total += _term(a, both) + _term(b, both)  # one sum per cell: swapping p and q changes nothing
     return math.sqrt(min(1.0, max(0.0, total / 2)))
 
 
-def _term(x: float, m: float) -> float:
-    return x * math.log2(x / m) if x > 0 else 0.0
+def _term(x: float, both: float) -> float:
+    """x log2(x / m) with m = both / 2, written so that a subnormal x (whose half is 0) divides
+    by ``both``, never by an m that underflowed to 0."""
+    return x * math.log2(2 * x / both) if x > 0 else 0.0
 
 
 def _normalised(values: list[float]) -> tuple[float, ...]:
