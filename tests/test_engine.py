@@ -166,7 +166,7 @@ def test_a_unit_of_text_ends_with_the_row_that_fills_its_bytes(monkeypatch: pyte
 
 def test_blocks_of_very_wide_rows_are_sized_by_bytes(tmp_path: Path) -> None:
     """A column of 20 KB cells is read in blocks that fit the group's budget, not in 65,536
-    rows (1.3 GB); narrow columns keep ``block_rows``; the stats are the same either way."""
+    rows (1.3 GB); narrow columns keep ``block_rows``; the stats are those of 7-row blocks."""
     import pyarrow.parquet as pq
 
     from buckaroo_assets.build import builder
@@ -184,5 +184,6 @@ def test_blocks_of_very_wide_rows_are_sized_by_bytes(tmp_path: Path) -> None:
     assert doc_rows >= 64 and doc_rows * 20_000 * builder._BLOCKS_IN_FLIGHT <= budget
     assert builder.group_block_rows(source, config, [1]) == config.block_rows
     by_bytes = ba.build_bundle(str(path), data_id="t")
-    by_rows = ba.build_bundle(str(path), data_id="t", config=config.replace(block_rows=10**6))
+    by_rows = ba.build_bundle(str(path), data_id="t", config=config.replace(block_rows=7))
+    assert builder.group_block_rows(source, config.replace(block_rows=7), [0]) == 7
     assert by_bytes.stats == by_rows.stats

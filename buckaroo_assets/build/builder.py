@@ -338,6 +338,7 @@ def group_block_rows(source: Source, config: StatsConfig, group: list[int]) -> i
     per_row = sum(widths) * _BLOCKS_IN_FLIGHT
     if per_row * block <= room or per_row <= 0:
         return config.block_rows
+    # Counters may claim the whole budget (one column of huge cells): blocks keep an eighth.
     return max(_FEWEST_BLOCK_ROWS, int(max(room, GROUP_BUDGET_BYTES / 8) / per_row))
 
 

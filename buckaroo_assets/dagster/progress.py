@@ -56,7 +56,8 @@ class RunProgress:
         rate = self.rows / self.elapsed if self.elapsed > 0 else 0.0
         now = time.monotonic()
         if self.log_each or self.done == self.total or now - self._last_log >= _LOG_EVERY_SECONDS:
-            self._last_log = now if not self.log_each else self._last_log
+            if not self.log_each:
+                self._last_log = now
             self.log(
                 f"{self.done}/{self.total} datasets ({self.hits} already stored): {name} "
                 f"{'hit' if hit else 'built'}; {self.rows:,} rows read at {rate:,.0f} rows/s; "

@@ -5,9 +5,10 @@ Distribution), so memory never grows with the number of rows, and
 ``a.merge(b)`` gives the stats of the concatenated data.
 
 Whatever size the blocks come in, an accumulator sees a column as units of
-``UNIT_ROWS`` rows (fewer where text or binary values reach ``UNIT_BYTES``): the few steps that depend on how rows are grouped (when
-counting gives way to sketches, what each sketch update holds) happen only at
-unit ends, so the stats are the same for every block size.
+``UNIT_ROWS`` rows (fewer where text or binary values reach ``UNIT_BYTES``):
+the few steps that depend on how rows are grouped (when counting gives way to
+sketches, what each sketch update holds) happen only at unit ends, so the
+stats are the same for every block size.
 """
 
 from __future__ import annotations

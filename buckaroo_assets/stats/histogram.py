@@ -99,7 +99,7 @@ def numeric_histogram(
 def _equal_bins(lo: float, hi: float, bins: int) -> np.ndarray | None:
     """np.histogram_bin_edges(meat, bins) of sorted meat from lo to hi, bit for bit,
     without its passes over the meat for extremes it already has; None where numpy
-    refuses (a range that is not finite)."""
+    refuses (a range that is not finite, or too many bins for it)."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return None
     if lo == hi:
