@@ -15,9 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from buckaroo_assets.stats import hll
+from buckaroo_assets.build.arrow_checks import is_plain_ascii
+from buckaroo_assets.stats import hashing, hll
 from buckaroo_assets.stats.counts import NumpyCounts
-from buckaroo_assets.stats.hashing import binary_hashes, hash_binary_like, hash_fixed
+from buckaroo_assets.stats.hashing import (
+    binary_hashes,
+    hash_binary_like,
+    hash_fixed,
+    hashes_and_bounds,
+)
 from buckaroo_assets.stats.hll import HyperLogLog
 
 # Not skipped when missing: without the extension the comparisons below would
@@ -85,8 +91,61 @@ def test_integer_registers_match_numpy(values: list[int], precision: int) -> Non
 def test_string_hashes_match_numpy(values: list[str], offset: int) -> None:
     base = pa.array(["pad"] * offset + values + ["tail", "\x00"])
     sliced = base.slice(offset, len(values) + 1)
-    for array in (sliced, sliced.cast(pa.large_string()), sliced.cast(pa.binary()), sliced.cast(pa.string_view())):
+    for array in (
+        sliced,
+        sliced.cast(pa.large_string()),
+        sliced.cast(pa.binary()),
+        sliced.cast(pa.string_view()),
+    ):
         assert np.array_equal(binary_hashes(array), hash_binary_like(array))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values=st.lists(st.text(max_size=6) | st.just(""), min_size=1, max_size=60),
+    offset=st.integers(0, 3),
+)
+def test_bounds_found_while_hashing_are_the_lowest_highest_and_empties(
+    values: list[str], offset: int
+) -> None:
+    base = pa.array(["~"] * offset + values + ["\x00"])
+    sliced = base.slice(offset, len(values))
+    for array in (sliced, sliced.cast(pa.large_string()), sliced.cast(pa.binary())):
+        hashes, lowest, highest, empties = hashes_and_bounds(array)
+        as_python = array.to_pylist()
+        # Python orders str by code point and bytes by byte: UTF-8 byte order either way.
+        assert as_python[lowest] == min(as_python) and as_python.index(min(as_python)) == lowest
+        assert as_python[highest] == max(as_python) and as_python.index(max(as_python)) == highest
+        assert empties == sum(1 for v in as_python if len(v) == 0)
+        assert (lowest, highest, empties) == hashing._bounds(array)
+        assert np.array_equal(hashes, hash_binary_like(array))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values=st.lists(st.none() | st.text(max_size=5), max_size=40),
+    offset=st.integers(0, 3),
+    large=st.booleans(),
+)
+def test_plain_ascii_is_said_only_of_ascii_text(
+    values: list[str | None], offset: int, large: bool
+) -> None:
+    base = pa.array(
+        ["é"] * offset + values + ["é"], type=pa.large_string() if large else pa.string()
+    )
+    sliced = base.slice(offset, len(values))
+    ascii_only = all(v.isascii() for v in values if v is not None)
+    assert is_plain_ascii(sliced) == (ascii_only and len(values) > 0)
+
+
+def test_plain_ascii_refuses_bytes_that_are_not_utf8_and_offsets_that_go_back() -> None:
+    invalid = pa.Array.from_buffers(
+        pa.string(), 2, [None, pa.py_buffer(np.array([0, 1, 2], np.int32)), pa.py_buffer(b"a\xff")]
+    )
+    assert not is_plain_ascii(invalid)
+    assert native.plain_ascii(np.array([0, 2, 1], np.int32), b"abc", 4) is False
+    assert native.plain_ascii(np.array([0, 4], np.int64), b"abc", 8) is False
+    assert native.plain_ascii(np.array([0, 3], np.int64), b"abc", 8) is True
 
 
 def test_a_million_distinct_values_estimate_within_two_percent() -> None:
@@ -104,16 +163,33 @@ def test_a_million_distinct_values_estimate_within_two_percent() -> None:
         lambda: native.add_words(np.zeros(8, np.uint8), np.zeros(1, np.int64), 3, 1),
         lambda: native.add_words(bytes(1 << 14), np.zeros(1, np.int64), 14, 1),
         lambda: native.add_words(np.zeros(1 << 14, np.uint8), np.zeros(1, np.int64), 14, 3),
-        lambda: native.float_power_sums(np.zeros(71, np.int64), np.zeros(140, np.int64), np.zeros(1)),
-        lambda: native.float_power_sums(np.zeros(72, np.int64), np.zeros(139, np.int64), np.zeros(1)),
-        lambda: native.float_power_sums(np.zeros(72, np.int64), np.zeros(140, np.int64), np.zeros(3, np.uint8)),
+        lambda: native.float_power_sums(
+            np.zeros(71, np.int64), np.zeros(140, np.int64), np.zeros(1)
+        ),
+        lambda: native.float_power_sums(
+            np.zeros(72, np.int64), np.zeros(139, np.int64), np.zeros(1)
+        ),
+        lambda: native.float_power_sums(
+            np.zeros(72, np.int64), np.zeros(140, np.int64), np.zeros(3, np.uint8)
+        ),
         lambda: native.float_power_sums(bytes(72 * 8), np.zeros(140, np.int64), np.zeros(1)),
-        lambda: native.hash_binary(np.zeros(1, np.uint64), np.array([0, 9], np.int64), np.zeros(8, np.uint8)),
-        lambda: native.hash_binary(np.zeros(1, np.uint64), np.array([4, 2], np.int64), np.zeros(8, np.uint8)),
-        lambda: native.hash_binary(np.zeros(1, np.uint64), np.array([-1, 2], np.int64), np.zeros(8, np.uint8)),
+        lambda: native.hash_binary(
+            np.zeros(1, np.uint64), np.array([0, 9], np.int64), np.zeros(8, np.uint8)
+        ),
+        lambda: native.hash_binary(
+            np.zeros(1, np.uint64), np.array([4, 2], np.int64), np.zeros(8, np.uint8)
+        ),
+        lambda: native.hash_binary(
+            np.zeros(1, np.uint64), np.array([-1, 2], np.int64), np.zeros(8, np.uint8)
+        ),
         lambda: native.hash_binary(np.zeros(0, np.uint64), np.zeros(0, np.int64), b""),
-        lambda: native.hash_binary(np.zeros(2, np.uint64), np.array([0, 2], np.int64), np.zeros(8, np.uint8)),
+        lambda: native.hash_binary(
+            np.zeros(2, np.uint64), np.array([0, 2], np.int64), np.zeros(8, np.uint8)
+        ),
         lambda: native.hash_binary(bytes(8), np.array([0, 2], np.int64), np.zeros(8, np.uint8)),
+        lambda: native.plain_ascii(np.zeros(3, np.uint8), b"abc", 4),
+        lambda: native.plain_ascii(np.zeros(1, np.int32), b"abc", 2),
+        lambda: native.plain_ascii(b"", b"abc", 8),
     ],
 )
 def test_kernels_refuse_buffers_they_would_overrun(call) -> None:
@@ -135,7 +211,9 @@ def _counted(blocks: list[np.ndarray], by_block: bool) -> tuple[list, list]:
 
 @settings(max_examples=80, deadline=None)
 @given(
-    blocks=st.lists(st.lists(st.integers(-50, 50), min_size=1, max_size=300), min_size=1, max_size=6),
+    blocks=st.lists(
+        st.lists(st.integers(-50, 50), min_size=1, max_size=300), min_size=1, max_size=6
+    ),
     spreads=st.lists(st.sampled_from([1, 3, 1_000, 10**9, 2**40]), min_size=6, max_size=6),
     shifts=st.lists(st.integers(-3000, 3000), min_size=6, max_size=6),
     by_block=st.booleans(),
@@ -152,7 +230,10 @@ def test_integer_counts_are_exact_in_table_and_sorted_layouts(
 @pytest.mark.parametrize("by_block", [True, False])
 def test_counts_near_the_top_of_uint64_stay_exact(by_block: bool) -> None:
     top = np.uint64(2**64 - 1)
-    blocks = [np.array([top, top - np.uint64(3), top], dtype=np.uint64), np.array([top - np.uint64(1)], dtype=np.uint64)]
+    blocks = [
+        np.array([top, top - np.uint64(3), top], dtype=np.uint64),
+        np.array([top - np.uint64(1)], dtype=np.uint64),
+    ]
     assert _counted(blocks, by_block) == ([2**64 - 4, 2**64 - 2, 2**64 - 1], [1, 1, 2])
 
 

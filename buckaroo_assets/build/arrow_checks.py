@@ -11,12 +11,22 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pyarrow as pa
 
-__all__ = ["first_bad_text_row", "holds_text", "nesting", "with_known_zones"]
+try:
+    from ..stats import _native
+except ImportError:  # built without a C compiler: Arrow's full validation checks every value
+    _native = None
+
+__all__ = ["first_bad_text_row", "holds_text", "is_plain_ascii", "nesting", "with_known_zones"]
 
 _TEXT = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
-_BYTES_OF = {pa.string(): pa.binary(), pa.large_string(): pa.large_binary(), pa.string_view(): pa.binary_view()}
+_BYTES_OF = {
+    pa.string(): pa.binary(),
+    pa.large_string(): pa.large_binary(),
+    pa.string_view(): pa.binary_view(),
+}
 
 
 def _children(t: pa.DataType) -> list[pa.DataType]:
@@ -42,6 +52,21 @@ def holds_text(t: pa.DataType) -> bool:
     return any(test(t) for test in _TEXT) or any(holds_text(c) for c in _children(t))
 
 
+def is_plain_ascii(column: pa.Array) -> bool:
+    """Whether a plain text column's offsets ascend and all its bytes are ASCII, and so
+    valid UTF-8: one vectorised pass over the bytes, several times cheaper than Arrow's
+    check value by value. False says nothing: Arrow's full validation is then needed."""
+    width = {pa.string(): 4, pa.large_string(): 8}.get(column.type)
+    if _native is None or width is None or not len(column):
+        return False
+    column.validate()  # the buffers are as long as the length says
+    _, offsets, data = column.buffers()
+    bounds = np.frombuffer(
+        offsets, dtype=f"i{width}", count=len(column) + 1, offset=column.offset * width
+    )
+    return _native.plain_ascii(bounds, b"" if data is None else data, width)
+
+
 def first_bad_text_row(column: pa.Array) -> int | None:
     """The first row of a plain or dictionary-encoded text column whose bytes are not UTF-8.
 
@@ -55,7 +80,9 @@ def first_bad_text_row(column: pa.Array) -> int | None:
         return None
     raw = values.view(_BYTES_OF[values.type])
     try:  # the same checks but UTF-8: if they fail, the layout is broken
-        (pa.DictionaryArray.from_arrays(column.indices, raw) if encoded else raw).validate(full=True)
+        (pa.DictionaryArray.from_arrays(column.indices, raw) if encoded else raw).validate(
+            full=True
+        )
     except pa.ArrowInvalid:
         return None
     bad: set[int] = set()
@@ -115,5 +142,7 @@ def with_known_zones(t: pa.DataType, unknown: set[str]) -> pa.DataType:
         if test(t):
             return make(t.value_field.with_type(with_known_zones(t.value_type, unknown)))
     if pa.types.is_fixed_size_list(t):
-        return pa.list_(t.value_field.with_type(with_known_zones(t.value_type, unknown)), t.list_size)
+        return pa.list_(
+            t.value_field.with_type(with_known_zones(t.value_type, unknown)), t.list_size
+        )
     return t

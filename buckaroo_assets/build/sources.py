@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from ..bundle.columns import pandas_dtypes
 from ..errors import UnsupportedSourceError
-from .arrow_checks import first_bad_text_row, holds_text, nesting, with_known_zones
+from .arrow_checks import first_bad_text_row, holds_text, is_plain_ascii, nesting, with_known_zones
 from .faults import MAX_NESTING, column_fault, is_damage, source_name, unreadable
 from .file_ids import refuse_special_file
 from .pandas_frames import pandas_table
@@ -171,6 +171,8 @@ def _checked_batches(
 
 def _check_text(source: Source, stored: pa.Schema, position: int, column: pa.Array, done: int) -> None:
     """Arrow's full validation, which checks UTF-8; a failure names the column and the row."""
+    if is_plain_ascii(column):
+        return
     try:
         column.validate(full=True)
     except pa.ArrowInvalid as exc:

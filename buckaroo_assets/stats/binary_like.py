@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from .column_accumulator import ColumnAccumulator
 from .counts import ArrowCounts, unify
 from .distribution import Distribution, Keying
-from .hashing import binary_hashes, hash_fixed_size_bytes
+from .hashing import binary_hashes, hash_fixed_size_bytes, hashes_and_bounds
 from .hll import HyperLogLog
 from .settings import StatsSettings
 
@@ -37,7 +37,9 @@ class BinaryLikeAccumulator(ColumnAccumulator):
         unified = ArrowCounts.of_block(pa.array([], type=value_type))[0].type
         self.distribution = Distribution(ArrowCounts(unified), _keying(unified), config)
         # Ordered categoricals compare by category order, not by code point.
-        self.order = CategoryOrder() if pa.types.is_dictionary(arrow_type) and arrow_type.ordered else None
+        self.order = (
+            CategoryOrder() if pa.types.is_dictionary(arrow_type) and arrow_type.ordered else None
+        )
         self.min: Any = None
         self.max: Any = None
         self.empty_count = 0
@@ -67,18 +69,23 @@ class BinaryLikeAccumulator(ColumnAccumulator):
         self.distribution.add_counts(values, counts)
 
     def _update_sketched(self, array: pa.Array) -> None:
-        """Past the threshold, values are hashed row by row instead of grouped by value."""
+        """Past the threshold, values are hashed row by row instead of grouped by value;
+        text and binary are hashed, bounded and checked for emptiness in one pass."""
         if isinstance(array, pa.DictionaryArray):
             array = array.dictionary_decode()
         values = unify(array.drop_null() if array.null_count else array)
         if len(values) == 0:
             return
-        lo, hi = _min_max(values)
+        if self.has_empty:
+            keys, lowest, highest, empties = hashes_and_bounds(values)
+            lo, hi = values[lowest].as_py(), values[highest].as_py()
+            self.empty_count += empties
+        else:  # fixed-size binary: hashed by words, never empty
+            keys = self.distribution.keying.keys(values)
+            lo, hi = _min_max(values)
         self.min = lo if self.min is None else min(self.min, lo)
         self.max = hi if self.max is None else max(self.max, hi)
-        if self.has_empty:
-            self.empty_count += int(pc.sum(pc.equal(pc.binary_length(values), 0)).as_py() or 0)
-        self.distribution.add_rows(values)
+        self.distribution.add_rows(values, keys)
 
     def merge(self, other: BinaryLikeAccumulator) -> None:
         super().merge(other)

@@ -88,8 +88,9 @@ class _Sketch:
         if self.quantiles is not None:
             self.quantiles.add_weighted(values, counts)
 
-    def add_rows(self, values: Any) -> None:
-        """A block of non-null values, one per row: keyed once, never grouped as values."""
+    def add_rows(self, values: Any, keys: np.ndarray | None = None) -> None:
+        """A block of non-null values, one per row (with their keys, if already known):
+        keyed once, never grouped as values."""
         if self.keying.keys_are_values:
             # Numbers: one sort serves the counters (distinct values are their own keys),
             # the HyperLogLog (distinct values suffice) and the quantile sketch.
@@ -99,7 +100,8 @@ class _Sketch:
             self.keying.add_to_hll(self.hll, distinct, distinct)
             self.quantiles.add(ordered, presorted=True)
             return
-        keys = self.keying.keys(values)
+        if keys is None:
+            keys = self.keying.keys(values)
         distinct = self.frequent.add_rows(keys, values)
         self.keying.add_to_hll(self.hll, values, distinct)
 
@@ -143,6 +145,7 @@ class Distribution:
         # Once sketched, what the current unit brought, fed to the sketches at its end.
         self.unit_counts = counts.empty_like()
         self.unit_rows: list[Any] = []
+        self.unit_keys: list[np.ndarray] = []
 
     def add_counts(self, values: Any, counts: np.ndarray) -> None:
         (self.counts if self.counts is not None else self.unit_counts).add_counts(values, counts)
@@ -161,9 +164,10 @@ class Distribution:
         else:
             self.unit_rows.append(values)
 
-    def add_rows(self, values: Any) -> None:
-        """Values one per row, once sketched: hashed, never grouped as values."""
+    def add_rows(self, values: Any, keys: np.ndarray) -> None:
+        """Values one per row, once sketched, with their keys: never grouped as values."""
         self.unit_rows.append(values)
+        self.unit_keys.append(keys)
 
     def end_unit(self) -> None:
         """The unit is complete (or the column ends): switch to sketches if the counts
@@ -172,8 +176,12 @@ class Distribution:
             self._escalate_if_needed()
             return
         if self.unit_rows:
-            rows, self.unit_rows = self.unit_rows, []
-            self.sketch.add_rows(rows[0] if len(rows) == 1 else _concatenated(rows))
+            rows, keys = self.unit_rows, self.unit_keys
+            self.unit_rows, self.unit_keys = [], []
+            self.sketch.add_rows(
+                rows[0] if len(rows) == 1 else _concatenated(rows),
+                (keys[0] if len(keys) == 1 else np.concatenate(keys)) if keys else None,
+            )
         if self.unit_counts.distinct_upper_bound():
             self.unit_counts.consolidate()
             self.sketch.add_counts(self.unit_counts.values, self.unit_counts.counts)
@@ -188,7 +196,11 @@ class Distribution:
             return
         if self.counts is not None:
             self._to_sketch()
-        theirs = other.sketch if other.sketch is not None else _Sketch(other.counts, other.keying, other.config)
+        theirs = (
+            other.sketch
+            if other.sketch is not None
+            else _Sketch(other.counts, other.keying, other.config)
+        )
         self.sketch.merge(theirs)
 
     def state(self) -> dict[str, Any]:
@@ -243,7 +255,10 @@ class Distribution:
 
     def _escalate_if_needed(self) -> None:
         limit = self.config.distinct_threshold
-        if self.counts.distinct_upper_bound() <= limit and self.counts.variable_bytes() <= COUNT_BYTES:
+        if (
+            self.counts.distinct_upper_bound() <= limit
+            and self.counts.variable_bytes() <= COUNT_BYTES
+        ):
             return
         self.counts.consolidate()
         if len(self.counts.values) > limit or self.counts.variable_bytes() > COUNT_BYTES:

@@ -47,7 +47,9 @@ def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
     return batches[0] if len(batches) == 1 else pa.concat_batches(batches)
 
 
-def returning_freed_memory(blocks: Iterable[pa.RecordBatch], every: int = 4) -> Iterator[pa.RecordBatch]:
+def returning_freed_memory(
+    blocks: Iterable[pa.RecordBatch], every: int = 4
+) -> Iterator[pa.RecordBatch]:
     """Pass blocks through, handing Arrow's cached free pages back to the OS every few.
 
     Readers and workers allocate and free blocks from several threads; the
@@ -129,7 +131,9 @@ def accumulate(
             accumulators[i].update(block.column(i))
             cost[i] = time.perf_counter() - started
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="buckaroo-assets-stats") as pool:
+    with ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix="buckaroo-assets-stats"
+    ) as pool:
         # The reader thread also re-cuts the stream, so concatenating short
         # batches overlaps with the stats of the previous block.
         blocks = returning_freed_memory(even_blocks(batches, block_rows))
@@ -140,7 +144,9 @@ def accumulate(
             if workers == 1:
                 summarise(block, list(range(len(accumulators))))
                 continue
-            tasks = [pool.submit(summarise, block, group) for group in balanced_groups(cost, 4 * workers)]
+            tasks = [
+                pool.submit(summarise, block, group) for group in balanced_groups(cost, 4 * workers)
+            ]
             for task in tasks:
                 task.result()
         results = list(pool.map(lambda accumulator: accumulator.result(), accumulators))

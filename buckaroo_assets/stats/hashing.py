@@ -72,12 +72,28 @@ def hash_binary_like(array: pa.Array) -> np.ndarray:
 
 def binary_hashes(array: pa.Array) -> np.ndarray:
     """``hash_binary_like``, computed in one C pass when the extension is built."""
+    return hashes_and_bounds(array)[0]
+
+
+def hashes_and_bounds(array: pa.Array) -> tuple[np.ndarray, int, int, int]:
+    """``binary_hashes``, with the positions of the lowest and highest values (-1 if
+    none) and the count of empty ones: in the same pass over the bytes when compiled."""
     if native is None:
-        return hash_binary_like(array)
+        return hash_binary_like(array), *_bounds(array)
     offsets, data = binary_parts(array)
     out = np.empty(len(offsets) - 1, dtype=np.uint64)
-    native.hash_binary(out, offsets, data)
-    return out
+    lowest, highest, empties = native.hash_binary(out, offsets, data)
+    return out, lowest, highest, empties
+
+
+def _bounds(array: pa.Array) -> tuple[int, int, int]:
+    import pyarrow.compute as pc
+
+    if len(array) == 0:
+        return -1, -1, 0
+    extremes = pc.min_max(array)
+    lowest, highest = (pc.index(array, extremes[end]).as_py() for end in ("min", "max"))
+    return lowest, highest, int(pc.sum(pc.equal(pc.binary_length(array), 0)).as_py() or 0)
 
 
 def binary_parts(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +102,11 @@ def binary_parts(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.frombuffer(array.buffers()[1], dtype=_offset_dtype(array.type))
     offsets = offsets[array.offset : array.offset + len(array) + 1].astype(np.int64)
     data_buffer = array.buffers()[2]
-    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    data = (
+        np.frombuffer(data_buffer, dtype=np.uint8)
+        if data_buffer is not None
+        else np.zeros(0, np.uint8)
+    )
     return offsets, data
 
 

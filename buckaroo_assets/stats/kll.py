@@ -113,7 +113,10 @@ class QuantileSketch:
         """Distinct retained values in ascending order and the rows each stands for."""
         values = np.concatenate(self.levels)
         weights = np.concatenate(
-            [np.full(len(items), 1 << level, dtype=np.int64) for level, items in enumerate(self.levels)]
+            [
+                np.full(len(items), 1 << level, dtype=np.int64)
+                for level, items in enumerate(self.levels)
+            ]
         )
         order = np.argsort(values, kind="stable")
         values, weights = values[order], weights[order]
@@ -161,7 +164,9 @@ class QuantileSketch:
         An odd item out stays on ``level``, so the total weight never changes.
         """
         self._grow(level + 1)
-        offset = int(mix64(np.array([_SEED ^ np.uint64((level << 40) + self.halvings[level])]))[0] & 1)
+        offset = int(
+            mix64(np.array([_SEED ^ np.uint64((level << 40) + self.halvings[level])]))[0] & 1
+        )
         self.halvings[level] += 1
         if len(items) % 2:
             self._place(level, items[:1])
