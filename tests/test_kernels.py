@@ -18,11 +18,14 @@ from hypothesis import strategies as st
 from buckaroo_assets.build.arrow_checks import is_plain_ascii
 from buckaroo_assets.stats import hashing, hll
 from buckaroo_assets.stats.counts import NumpyCounts
+from buckaroo_assets.stats.hashed_counts import HashedCounts
 from buckaroo_assets.stats.hashing import (
     binary_hashes,
+    binary_parts,
     hash_binary_like,
     hash_fixed,
     hashes_and_bounds,
+    same_values,
 )
 from buckaroo_assets.stats.hll import HyperLogLog
 
@@ -259,3 +262,65 @@ def test_histogram_edges_are_numpys_bit_for_bit(values: list[float], bins: int) 
         assert got is None
     else:
         assert got is not None and np.array_equal(got, expected, equal_nan=True)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    blocks=st.lists(
+        st.lists(st.sampled_from(["", "a", "b", "ab", "é", "a\x00", "zz"]), max_size=30), max_size=6
+    ),
+    buckets=st.sampled_from([1, 2, 3, 2**64]),
+    merged=st.booleans(),
+    folded=st.sets(st.integers(0, 5)),
+)
+def test_counts_grouped_by_hash_stay_exact_when_different_values_share_a_hash(
+    blocks: list[list[str]], buckets: int, merged: bool, folded: set[int]
+) -> None:
+    """Keys folded into a few buckets make different values share them: the counts must
+    still be exact, by value, however the blocks come and whether parts are merged."""
+
+    def keys(values: pa.Array) -> np.ndarray:
+        return (
+            (binary_hashes(values) % np.uint64(buckets))
+            if buckets < 2**64
+            else binary_hashes(values)
+        )
+
+    whole, parts = HashedCounts(pa.large_string(), keys), []
+    for number, block in enumerate(blocks):
+        values = pa.array(block, type=pa.large_string())
+        part = HashedCounts(pa.large_string(), keys)
+        for table in (whole, part):
+            distinct = table.add_rows(values, keys(values))
+            assert distinct == (len(set(block)) if table.keys is not None else len(block))
+        if number in folded:  # what was counted meets later blocks as a table, not pending
+            whole.consolidate()
+            part.add_counts(values, np.ones(len(values), dtype=np.int64))  # counted twice
+            part.consolidate()
+        parts.append(part)
+    if merged and parts:
+        whole = parts[0]
+        for part in parts[1:]:
+            whole.merge(part)
+    whole.consolidate()
+    expected = collections.Counter(v for block in blocks for v in block)
+    if merged:  # the folded blocks were added to their parts twice
+        expected.update(v for number, block in enumerate(blocks) if number in folded for v in block)
+    assert dict(zip(whole.values.to_pylist(), whole.counts.tolist(), strict=True)) == dict(expected)
+    if whole.keys is not None:  # still keyed: ascending hashes, one per value
+        assert len(set(whole.values.to_pylist())) == len(whole.values) == len(whole.keys)
+        assert np.all(whole.keys[1:] > whole.keys[:-1])
+    if buckets == 1 and len(expected) > 1:
+        assert whole.keys is None  # two values shared the one key: grouped by value since
+
+
+def test_same_values_compares_bytes_and_refuses_positions_out_of_bounds() -> None:
+    array = pa.array(["ab", "ab", "a", "abc"], type=pa.large_string())
+    assert same_values(array, np.array([1]), np.array([0]))
+    assert not same_values(array, np.array([1, 2]), np.array([0, 0]))
+    assert not same_values(array, np.array([3]), np.array([0]))
+    offsets, data = binary_parts(array)
+    with pytest.raises(ValueError):
+        native.same_values(offsets, data, np.array([4], np.int64), np.array([0], np.int64))
+    with pytest.raises(ValueError):
+        native.same_values(offsets, data, np.array([0, 1], np.int64), np.array([0], np.int64))

@@ -210,6 +210,48 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(same_values_doc,
+             "same_values(offsets, data, rows, firsts) -> bool\n\n"
+             "Whether each value rows[i] has the same bytes as value firsts[i] (int64 positions).");
+
+static PyObject *same_values(PyObject *self, PyObject *args)
+{
+    Py_buffer offsets, data, rows, firsts;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*", &offsets, &data, &rows, &firsts))
+        return NULL;
+    PyObject *result = NULL;
+    if (check_offsets(&offsets, &data) < 0)
+        goto done;
+    if (rows.len % 8 || rows.len != firsts.len) {
+        PyErr_SetString(PyExc_ValueError, "rows and firsts must be as many int64 positions");
+        goto done;
+    }
+    Py_ssize_t n = offsets.len / 8 - 1, m = rows.len / 8;
+    const int64_t *bounds = offsets.buf, *left = rows.buf, *right = firsts.buf;
+    const uint8_t *bytes = data.buf;
+    int same = 1, inside = 1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < m && same && inside; i++) {
+        int64_t a = left[i], b = right[i];
+        inside = a >= 0 && a < n && b >= 0 && b < n;
+        if (inside)
+            same = compare_values(bytes + bounds[a], bounds[a + 1] - bounds[a], bytes + bounds[b],
+                                  bounds[b + 1] - bounds[b]) == 0;
+    }
+    Py_END_ALLOW_THREADS
+    if (!inside) {
+        PyErr_SetString(PyExc_ValueError, "positions out of bounds");
+        goto done;
+    }
+    result = PyBool_FromLong(same);
+done:
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&firsts);
+    return result;
+}
+
 PyDoc_STRVAR(plain_ascii_doc,
              "plain_ascii(offsets, data, width) -> bool\n\n"
              "Whether offsets (int32 for width 4, int64 for 8) ascend within data and every\n"
@@ -404,6 +446,7 @@ static PyMethodDef methods[] = {
     {"add_words", add_words, METH_VARARGS, add_words_doc},
     {"hash_binary", hash_binary, METH_VARARGS, hash_binary_doc},
     {"plain_ascii", plain_ascii, METH_VARARGS, plain_ascii_doc},
+    {"same_values", same_values, METH_VARARGS, same_values_doc},
     {"float_power_sums", float_power_sums, METH_VARARGS, float_power_sums_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from .column_accumulator import ColumnAccumulator
 from .counts import ArrowCounts, unify
 from .distribution import Distribution, Keying
+from .hashed_counts import HashedCounts
 from .hashing import binary_hashes, hash_fixed_size_bytes, hashes_and_bounds
 from .hll import HyperLogLog
 from .settings import StatsSettings
@@ -35,7 +36,9 @@ class BinaryLikeAccumulator(ColumnAccumulator):
         self.is_decimal = pa.types.is_decimal(value_type)
         self.has_empty = not (self.is_decimal or pa.types.is_fixed_size_binary(value_type))
         unified = ArrowCounts.of_block(pa.array([], type=value_type))[0].type
-        self.distribution = Distribution(ArrowCounts(unified), _keying(unified), config)
+        counts = HashedCounts(unified) if self.has_empty else ArrowCounts(unified)
+        self.distribution = Distribution(counts, _keying(unified), config)
+        self.repeats = False  # whether the last block counted had at most half its values distinct
         # Ordered categoricals compare by category order, not by code point.
         self.order = (
             CategoryOrder() if pa.types.is_dictionary(arrow_type) and arrow_type.ordered else None
@@ -48,15 +51,21 @@ class BinaryLikeAccumulator(ColumnAccumulator):
     def _update(self, array: pa.Array) -> None:
         if self.widened is not None:
             array = array.cast(self.widened)
-        if self.distribution.sketched and not (self.is_decimal or self.order):
-            self._update_sketched(array)
+        if not (self.is_decimal or self.order) and (
+            self.distribution.sketched
+            or (self.has_empty and not self.repeats and not isinstance(array, pa.DictionaryArray))
+        ):
+            self._update_rows(array)
             return
+        # Dictionary indices, decimals, ordered categoricals and text that repeats:
+        # counted by value. (Arrow groups a block of text by value faster than its rows
+        # are hashed and sorted, unless more than half its values are distinct.)
         values, counts = ArrowCounts.of_block(array)
+        self.repeats = 2 * len(values) <= len(array)
         if len(values) == 0:
             return
         lo, hi = self.order.extremes(array, values) if self.order else _min_max(values)
-        self.min = lo if self.min is None else min(self.min, lo)
-        self.max = hi if self.max is None else max(self.max, hi)
+        self._extend(lo, hi)
         if self.has_empty:
             empty = pc.equal(pc.binary_length(values), 0).to_numpy(zero_copy_only=False)
             self.empty_count += int(counts[empty].sum())
@@ -68,24 +77,30 @@ class BinaryLikeAccumulator(ColumnAccumulator):
                 )
         self.distribution.add_counts(values, counts)
 
-    def _update_sketched(self, array: pa.Array) -> None:
-        """Past the threshold, values are hashed row by row instead of grouped by value;
-        text and binary are hashed, bounded and checked for emptiness in one pass."""
+    def _update_rows(self, array: pa.Array) -> None:
+        """Values keyed row by row, never grouped by value: text and binary are hashed,
+        bounded and checked for emptiness in one pass, then counted by hash (exactly)
+        or, past the threshold, sketched."""
         if isinstance(array, pa.DictionaryArray):
             array = array.dictionary_decode()
-        values = unify(array.drop_null() if array.null_count else array)
+        values = unify(array)  # views first: few kernels take them yet
+        values = values.drop_null() if values.null_count else values
         if len(values) == 0:
             return
         if self.has_empty:
             keys, lowest, highest, empties = hashes_and_bounds(values)
-            lo, hi = values[lowest].as_py(), values[highest].as_py()
+            self._extend(values[lowest].as_py(), values[highest].as_py())
             self.empty_count += empties
         else:  # fixed-size binary: hashed by words, never empty
             keys = self.distribution.keying.keys(values)
-            lo, hi = _min_max(values)
+            self._extend(*_min_max(values))
+        distinct = self.distribution.add_rows(values, keys)
+        if distinct is not None:
+            self.repeats = 2 * distinct <= len(values)
+
+    def _extend(self, lo: Any, hi: Any) -> None:
         self.min = lo if self.min is None else min(self.min, lo)
         self.max = hi if self.max is None else max(self.max, hi)
-        self.distribution.add_rows(values, keys)
 
     def merge(self, other: BinaryLikeAccumulator) -> None:
         super().merge(other)

@@ -78,11 +78,12 @@ class _Sketch:
             else None
         )
         self.floor = len(counts.values)  # distinct values known exactly when the sketch took over
-        self.add_counts(counts.values, counts.counts)
+        self.add_counts(counts.values, counts.counts, getattr(counts, "keys", None))
 
-    def add_counts(self, values: Any, counts: np.ndarray) -> None:
-        """Distinct values with their row counts."""
-        keys = self.keying.keys(values)
+    def add_counts(self, values: Any, counts: np.ndarray, keys: np.ndarray | None = None) -> None:
+        """Distinct values with their row counts (and their keys, if already known)."""
+        if keys is None:
+            keys = self.keying.keys(values)
         self.keying.add_to_hll(self.hll, values, keys)
         self.frequent.add(keys, counts, values)
         if self.quantiles is not None:
@@ -164,10 +165,14 @@ class Distribution:
         else:
             self.unit_rows.append(values)
 
-    def add_rows(self, values: Any, keys: np.ndarray) -> None:
-        """Values one per row, once sketched, with their keys: never grouped as values."""
+    def add_rows(self, values: Any, keys: np.ndarray) -> int | None:
+        """Text or binary values one per row, with their keys: counted by key (exactly;
+        returns how many were distinct), or once sketched, buffered for the sketches."""
+        if self.counts is not None:
+            return self.counts.add_rows(values, keys)
         self.unit_rows.append(values)
         self.unit_keys.append(keys)
+        return None
 
     def end_unit(self) -> None:
         """The unit is complete (or the column ends): switch to sketches if the counts

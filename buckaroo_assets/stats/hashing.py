@@ -86,6 +86,19 @@ def hashes_and_bounds(array: pa.Array) -> tuple[np.ndarray, int, int, int]:
     return out, lowest, highest, empties
 
 
+def same_values(array: pa.Array, rows: np.ndarray, firsts: np.ndarray) -> bool:
+    """Whether each value ``rows[i]`` of a string or binary array equals value ``firsts[i]``."""
+    if len(rows) == 0:
+        return True
+    if native is None:
+        import pyarrow.compute as pc
+
+        left, right = (array.take(pa.array(p, type=pa.int64())) for p in (rows, firsts))
+        return bool(pc.all(pc.equal(left, right)).as_py())
+    offsets, data = binary_parts(array)
+    return native.same_values(offsets, data, rows.astype(np.int64), firsts.astype(np.int64))
+
+
 def _bounds(array: pa.Array) -> tuple[int, int, int]:
     import pyarrow.compute as pc
 
