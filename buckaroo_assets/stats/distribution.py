@@ -85,7 +85,10 @@ class _Sketch:
         if keys is None:
             keys = self.keying.keys(values)
         self.keying.add_to_hll(self.hll, values, keys)
-        self.frequent.add(keys, counts, values)
+        if self.keying.keys_are_values:  # a NumpyCounts' values: distinct and ascending
+            self.frequent.add_sorted(values, counts)
+        else:
+            self.frequent.add(keys, counts, values)
         if self.quantiles is not None:
             self.quantiles.add_weighted(values, counts)
 

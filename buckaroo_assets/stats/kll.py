@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from .hashing import mix64
+from .shared_arrays import all_ones
 
 _MIN_CAPACITY = 8  # the lowest levels never shrink below this many items
 _DECAY = 2.0 / 3.0
@@ -79,6 +80,10 @@ class QuantileSketch:
             # level as its rank share says, without adding levels above it.
             self._grow(max(0, (rows // self.k).bit_length() - 1))
             top = len(self.levels) - 1
+            if all_ones(counts):  # distinct values, one row each: all single items
+                self._place(0, values)
+                self._compress()
+                return
             for level in range(top):
                 picked = values[(counts >> level) & 1 == 1]
                 if len(picked):
@@ -153,7 +158,9 @@ class QuantileSketch:
             self._halve(full[0])
 
     def _halve(self, level: int) -> None:
-        items = np.sort(self.levels[level])
+        items = self.levels[level]
+        if not _ascending(items):  # often one sorted batch (no NaN here): no sort needed
+            items = np.sort(items)
         # A fresh empty level: an empty view of ``items`` would keep all of it alive.
         self.levels[level] = np.zeros(0, dtype=self.dtype)
         self._place(level + 1, self._halve_sorted(level, items))
@@ -172,6 +179,10 @@ class QuantileSketch:
             self._place(level, items[:1])
             items = items[1:]
         return items[offset::2]
+
+
+def _ascending(items: np.ndarray) -> bool:
+    return bool(np.all(items[1:] >= items[:-1]))
 
 
 def rank_error_bound(k: int) -> float:
