@@ -52,6 +52,14 @@ def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
 RETURN_SLACK_BYTES = 32 << 20
 
 
+class _Settled:
+    """Resident bytes right after the last return, for the whole process: column groups
+    and builds that follow each other share it, so none starts from the cache that
+    the one before it left (each would allow ``slack`` more)."""
+
+    bytes: int | None = None
+
+
 def returning_freed_memory(
     blocks: Iterable[pa.RecordBatch], slack: int = RETURN_SLACK_BYTES, every: int = 4
 ) -> Iterator[pa.RecordBatch]:
@@ -67,14 +75,16 @@ def returning_freed_memory(
     where the system does not say cheaply, every ``every`` blocks).
     """
     pool = pa.default_memory_pool()
-    settled = resident_bytes()
     for count, block in enumerate(blocks, start=1):
-        if settled is None:
+        resident = resident_bytes()
+        if resident is None:
             if count % every == 0:
                 pool.release_unused()
-        elif resident_bytes() > settled + slack:
+        elif _Settled.bytes is None:
+            _Settled.bytes = resident
+        elif resident > _Settled.bytes + slack:
             pool.release_unused()
-            settled = resident_bytes()
+            _Settled.bytes = resident_bytes()
         yield block
 
 
