@@ -22,7 +22,8 @@ _DECIMAL_CONTEXT = decimal.Context(prec=120)
 
 
 class BinaryLikeAccumulator(ColumnAccumulator):
-    """Strings, binary, fixed-size binary and decimals, counted with Arrow kernels."""
+    """Strings, binary, fixed-size binary and decimals: text and binary counted by hash
+    (each group checked byte for byte) or, where blocks repeat, with Arrow kernels."""
 
     counts_values = True
 
