@@ -215,3 +215,43 @@ def test_blocks_of_very_wide_rows_are_sized_by_bytes(tmp_path: Path) -> None:
     by_rows = ba.build_bundle(str(path), data_id="t", config=config.replace(block_rows=7))
     assert builder.group_block_rows(source, config.replace(block_rows=7), [0]) == 7
     assert by_bytes.stats == by_rows.stats
+
+
+def test_freed_memory_goes_back_after_growing_past_the_lowest_since_the_last_return(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Resident memory as the system would report it, block by block: the cache goes back
+    once memory has grown 32 MiB over its lowest since the last return, across builds."""
+    from buckaroo_assets.stats import engine
+
+    mib = 1 << 20
+    readings: list[int] = []
+    returns: list[int] = []
+
+    class Pool:
+        def release_unused(self) -> None:
+            returns.append(len(readings))
+
+    def resident() -> int:
+        value = script.pop(0)
+        readings.append(value)
+        return value
+
+    monkeypatch.setattr(engine, "resident_bytes", resident)
+    monkeypatch.setattr(engine.pa, "default_memory_pool", Pool)
+    monkeypatch.setattr(engine._Settled, "bytes", None)
+    block = pa.record_batch({"x": [1]})
+    # One build grows to 1,000 MiB: returned at 1,000 (read again after: 990).
+    script = [100 * mib, 120 * mib, 1_000 * mib, 990 * mib, 995 * mib]
+    assert len(list(engine.returning_freed_memory([block] * 4))) == 4
+    assert returns == [3]
+    # Its data freed, the next build starts at 200 MiB and grows: back at 240 MiB,
+    # not only past 1,022 MiB.
+    script = [200 * mib, 220 * mib, 240 * mib, 235 * mib, 260 * mib]
+    list(engine.returning_freed_memory([block] * 4))
+    assert returns == [3, 8]
+    assert engine._Settled.bytes == 235 * mib
+    # Where the system does not say, every fourth block.
+    monkeypatch.setattr(engine, "resident_bytes", lambda: None)
+    list(engine.returning_freed_memory([block] * 8))
+    assert len(returns) == 4

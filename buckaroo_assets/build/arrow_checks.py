@@ -22,11 +22,7 @@ except ImportError:  # built without a C compiler: Arrow's full validation check
 __all__ = ["first_bad_text_row", "holds_text", "is_plain_ascii", "nesting", "with_known_zones"]
 
 _TEXT = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
-_BYTES_OF = {
-    pa.string(): pa.binary(),
-    pa.large_string(): pa.large_binary(),
-    pa.string_view(): pa.binary_view(),
-}
+_BYTES_OF = {pa.string(): pa.binary(), pa.large_string(): pa.large_binary(), pa.string_view(): pa.binary_view()}
 
 
 def _children(t: pa.DataType) -> list[pa.DataType]:
@@ -80,9 +76,7 @@ def first_bad_text_row(column: pa.Array) -> int | None:
         return None
     raw = values.view(_BYTES_OF[values.type])
     try:  # the same checks but UTF-8: if they fail, the layout is broken
-        (pa.DictionaryArray.from_arrays(column.indices, raw) if encoded else raw).validate(
-            full=True
-        )
+        (pa.DictionaryArray.from_arrays(column.indices, raw) if encoded else raw).validate(full=True)
     except pa.ArrowInvalid:
         return None
     bad: set[int] = set()
@@ -142,7 +136,5 @@ def with_known_zones(t: pa.DataType, unknown: set[str]) -> pa.DataType:
         if test(t):
             return make(t.value_field.with_type(with_known_zones(t.value_type, unknown)))
     if pa.types.is_fixed_size_list(t):
-        return pa.list_(
-            t.value_field.with_type(with_known_zones(t.value_type, unknown)), t.list_size
-        )
+        return pa.list_(t.value_field.with_type(with_known_zones(t.value_type, unknown)), t.list_size)
     return t

@@ -171,9 +171,9 @@ def _checked_batches(
 
 def _check_text(source: Source, stored: pa.Schema, position: int, column: pa.Array, done: int) -> None:
     """Arrow's full validation, which checks UTF-8; a failure names the column and the row."""
-    if is_plain_ascii(column):
-        return
     try:
+        if is_plain_ascii(column):
+            return
         column.validate(full=True)
     except pa.ArrowInvalid as exc:
         row = first_bad_text_row(column)

@@ -39,11 +39,11 @@ class BinaryLikeAccumulator(ColumnAccumulator):
         unified = ArrowCounts.of_block(pa.array([], type=value_type))[0].type
         counts = HashedCounts(unified) if self.has_empty else ArrowCounts(unified)
         self.distribution = Distribution(counts, _keying(unified), config)
-        self.repeats = False  # whether the last block counted had at most half its values distinct
+        # Whether the last block counted exactly had at most half as many distinct
+        # values as rows (nulls included, in either path): then grouped by value.
+        self.repeats = False
         # Ordered categoricals compare by category order, not by code point.
-        self.order = (
-            CategoryOrder() if pa.types.is_dictionary(arrow_type) and arrow_type.ordered else None
-        )
+        self.order = CategoryOrder() if pa.types.is_dictionary(arrow_type) and arrow_type.ordered else None
         self.min: Any = None
         self.max: Any = None
         self.empty_count = 0
@@ -97,7 +97,7 @@ class BinaryLikeAccumulator(ColumnAccumulator):
             self._extend(*_min_max(values))
         distinct = self.distribution.add_rows(values, keys)
         if distinct is not None:
-            self.repeats = 2 * distinct <= len(values)
+            self.repeats = 2 * distinct <= len(array)
 
     def _extend(self, lo: Any, hi: Any) -> None:
         self.min = lo if self.min is None else min(self.min, lo)

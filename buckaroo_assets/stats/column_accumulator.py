@@ -88,11 +88,7 @@ class ColumnAccumulator:
     def _merge_extremes(self, other: ColumnAccumulator) -> None:
         for bound, pick in (("min", min), ("max", max)):
             mine, theirs = getattr(self, bound), getattr(other, bound)
-            setattr(
-                self,
-                bound,
-                theirs if mine is None else mine if theirs is None else pick(mine, theirs),
-            )
+            setattr(self, bound, theirs if mine is None else mine if theirs is None else pick(mine, theirs))
 
     def result(self) -> dict[str, Any]:
         stats = empty_stats(self.config)

@@ -2,7 +2,8 @@
 
 Two representations share one interface: numbers live in sorted numpy arrays
 (fast radix/merge sorts), everything else (strings, binary, decimals) in Arrow
-arrays grouped with Arrow's hash kernels. Block results are buffered and folded
+arrays grouped with Arrow's hash kernels (text and binary, by their own hashes
+first: ``hashed_counts``). Block results are buffered and folded
 in only once the buffer is as large as the table itself, so the cost of
 keeping counts exact stays proportional to the data, not to rows x distinct.
 """

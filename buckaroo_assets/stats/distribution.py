@@ -204,11 +204,7 @@ class Distribution:
             return
         if self.counts is not None:
             self._to_sketch()
-        theirs = (
-            other.sketch
-            if other.sketch is not None
-            else _Sketch(other.counts, other.keying, other.config)
-        )
+        theirs = other.sketch if other.sketch is not None else _Sketch(other.counts, other.keying, other.config)
         self.sketch.merge(theirs)
 
     def state(self) -> dict[str, Any]:
@@ -263,10 +259,7 @@ class Distribution:
 
     def _escalate_if_needed(self) -> None:
         limit = self.config.distinct_threshold
-        if (
-            self.counts.distinct_upper_bound() <= limit
-            and self.counts.variable_bytes() <= COUNT_BYTES
-        ):
+        if self.counts.distinct_upper_bound() <= limit and self.counts.variable_bytes() <= COUNT_BYTES:
             return
         self.counts.consolidate()
         if len(self.counts.values) > limit or self.counts.variable_bytes() > COUNT_BYTES:

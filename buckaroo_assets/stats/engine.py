@@ -48,14 +48,15 @@ def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
     return batches[0] if len(batches) == 1 else pa.concat_batches(batches)
 
 
-# Cached free pages above what was resident after the last return, before they go back.
+# Growth of resident memory over its lowest since the last return, before the cache goes back.
 RETURN_SLACK_BYTES = 32 << 20
 
 
 class _Settled:
-    """Resident bytes right after the last return, for the whole process: column groups
-    and builds that follow each other share it, so none starts from the cache that
-    the one before it left (each would allow ``slack`` more)."""
+    """The process's lowest resident memory since Arrow's cache last went back (or
+    since the first block): column groups and builds that follow each other share
+    it, so none starts from the cache the one before it left (each would allow
+    ``slack`` more), and it follows memory down when data is freed."""
 
     bytes: int | None = None
 
@@ -71,8 +72,8 @@ def returning_freed_memory(
     grows well past what is alive. Returning it keeps the peak near the live set,
     but every page returned is faulted in again by the next block: returning it
     every four blocks cost 10 to 25 % of a build. So it goes back only when the
-    process's resident memory has grown by ``slack`` since the last return (or,
-    where the system does not say cheaply, every ``every`` blocks).
+    process's resident memory has grown by ``slack`` over its lowest since the
+    last return (or, where the system does not say cheaply, every ``every`` blocks).
     """
     pool = pa.default_memory_pool()
     for count, block in enumerate(blocks, start=1):
@@ -80,7 +81,7 @@ def returning_freed_memory(
         if resident is None:
             if count % every == 0:
                 pool.release_unused()
-        elif _Settled.bytes is None:
+        elif _Settled.bytes is None or resident < _Settled.bytes:
             _Settled.bytes = resident
         elif resident > _Settled.bytes + slack:
             pool.release_unused()

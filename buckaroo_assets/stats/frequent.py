@@ -34,9 +34,7 @@ Representatives = Callable[[np.ndarray], Values]
 class FrequentValues:
     """Mergeable heavy-hitter counters with a deterministic error bound."""
 
-    def __init__(
-        self, capacity: int, values: Values, key_dtype: np.dtype | type = np.uint64
-    ) -> None:
+    def __init__(self, capacity: int, values: Values, key_dtype: np.dtype | type = np.uint64) -> None:
         self.capacity = capacity
         self.keys = np.zeros(0, dtype=key_dtype)  # ascending
         self.counts = np.zeros(0, dtype=np.int64)
@@ -50,9 +48,7 @@ class FrequentValues:
             return
         order = _ascending(keys)
         self.rows += int(counts.sum())
-        self._fold(
-            keys[order], counts[order].astype(np.int64), lambda idx: _take(values, order[idx])
-        )
+        self._fold(keys[order], counts[order].astype(np.int64), lambda idx: _take(values, order[idx]))
 
     def add_rows(self, keys: np.ndarray, values: Values) -> np.ndarray:
         """One key per row with the row's value; returns the block's distinct keys, ascending."""

@@ -131,9 +131,7 @@ def categorical_histogram(
     singles = unique_count or 0
     long_tail = rest_count - singles
     if long_tail > 0:
-        entries.append(
-            {"name": "longtail", "longtail": float(np.round(long_tail / length * 100, 0))}
-        )
+        entries.append({"name": "longtail", "longtail": float(np.round(long_tail / length * 100, 0))})
     if singles > 0:
         entries.append({"name": "unique", "unique": float(np.round(singles / length * 100, 0))})
     entries.extend(_na_entry(null_fraction))

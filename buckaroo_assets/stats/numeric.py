@@ -170,9 +170,7 @@ class NumberAccumulator(ColumnAccumulator):
         )
         stats["histogram_bins"] = bins
         names = [str(v) for v in summary.top_values]
-        stats["histogram"] = (
-            numeric if numeric is not None else self._categorical(stats, summary, names)
-        )
+        stats["histogram"] = numeric if numeric is not None else self._categorical(stats, summary, names)
         return stats
 
     def _moments(self) -> dict[str, Any]:
@@ -185,9 +183,7 @@ class NumberAccumulator(ColumnAccumulator):
         sum_scale, square_scale = self.scale
         std = None
         if self.n >= 2:
-            spread = self.n * self.square_total - (
-                self.total * self.total << (square_scale - 2 * sum_scale)
-            )
+            spread = self.n * self.square_total - (self.total * self.total << (square_scale - 2 * sum_scale))
             std = _square_root(spread, self.n * (self.n - 1) << square_scale)
         total = self.total if not self.is_float else _quotient(self.total, 1 << sum_scale)
         return {"mean": self.total / (self.n << sum_scale), "std": std, "sum": total}
