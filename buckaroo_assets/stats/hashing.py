@@ -96,7 +96,7 @@ def same_values(array: pa.Array, rows: np.ndarray, firsts: np.ndarray) -> bool:
         left, right = (array.take(pa.array(p, type=pa.int64())) for p in (rows, firsts))
         return bool(pc.all(pc.equal(left, right)).as_py())
     offsets, data = binary_parts(array)
-    return native.same_values(offsets, data, rows.astype(np.int64), firsts.astype(np.int64))
+    return native.same_values(offsets, data, rows.astype(np.int64, copy=False), firsts.astype(np.int64, copy=False))
 
 
 def _bounds(array: pa.Array) -> tuple[int, int, int]:
@@ -113,7 +113,7 @@ def binary_parts(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """int64 offsets (len + 1) into a uint8 data buffer, for any string/binary array."""
     array = _as_plain_binary(array)
     offsets = np.frombuffer(array.buffers()[1], dtype=_offset_dtype(array.type))
-    offsets = offsets[array.offset : array.offset + len(array) + 1].astype(np.int64)
+    offsets = offsets[array.offset : array.offset + len(array) + 1].astype(np.int64, copy=False)
     data_buffer = array.buffers()[2]
     data = (
         np.frombuffer(data_buffer, dtype=np.uint8)
