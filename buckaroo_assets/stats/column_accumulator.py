@@ -13,6 +13,7 @@ stats are the same for every block size.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -31,10 +32,12 @@ UNIT_ROWS = 65_536
 UNIT_BYTES = 64 << 20
 
 
-def frequency_keys(k: int) -> list[str]:
-    """Buckaroo's names for the k most frequent values: most_freq, 2nd_freq, ..."""
+@functools.cache
+def frequency_keys(k: int) -> tuple[str, ...]:
+    """Buckaroo's names for the k most frequent values: most_freq, 2nd_freq, ...
+    (asked for by every column, three times: made once)."""
     suffix = {2: "nd", 3: "rd"}
-    return ["most_freq"] + [f"{i}{suffix.get(i, 'th')}_freq" for i in range(2, k + 1)]
+    return ("most_freq", *(f"{i}{suffix.get(i, 'th')}_freq" for i in range(2, k + 1)))
 
 
 class ColumnAccumulator:

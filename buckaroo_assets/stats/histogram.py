@@ -87,7 +87,7 @@ def numeric_histogram(
     ref = max(abs(edges[0]), abs(edges[-1]))
     shares = np.round(populations.astype(np.float64) / populations.sum() * 100, 0)
     bounds = edges.tolist()
-    texts = [_fmt(edge, step, ref) for edge in bounds]  # each edge bounds two bins: once
+    texts = _labels(bounds, step, ref)  # each edge bounds two bins: formatted once
     entries: list[dict] = [{"name": _tail_label(float(as_float[0]), low, step), "tail": 1}]
     for lo_text, hi_text, share in zip(texts[:-1], texts[1:], shares.tolist(), strict=True):
         entries.append({"name": _join(lo_text, hi_text), "population": share})
@@ -148,10 +148,18 @@ _SUFFIXES = ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K"))
 
 
 def _fmt(value: float, step: float, ref: float) -> str:
-    if step > 0 and abs(value) < step * 1e-9:
-        value = 0.0
+    return _labels([value], step, ref)[0]
+
+
+def _labels(values: list[float], step: float, ref: float) -> list[str]:
+    """Labels of values on one scale (bins ``step`` wide near ``ref``); a value within a
+    billionth of a bin of zero is shown as zero."""
     divisor, suffix, decimals = _scale(step, ref)
-    return _trim(f"{value / divisor:.{decimals}f}") + suffix  # x / 1.0 is x exactly
+    tiny = step * 1e-9 if step > 0 else -1.0
+    return [
+        _trim(f"{(0.0 if abs(v) < tiny else v) / divisor:.{decimals}f}") + suffix  # x / 1.0 is x
+        for v in values
+    ]
 
 
 @lru_cache(maxsize=1024)
