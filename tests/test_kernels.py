@@ -324,3 +324,30 @@ def test_same_values_compares_bytes_and_refuses_positions_out_of_bounds() -> Non
         native.same_values(offsets, data, np.array([4], np.int64), np.array([0], np.int64))
     with pytest.raises(ValueError):
         native.same_values(offsets, data, np.array([0, 1], np.int64), np.array([0], np.int64))
+
+
+def test_a_build_without_the_extension_gives_the_same_stats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The extension is optional: with every compiled kernel switched off, numpy and
+    Arrow give the very same stats, exact and sketched, text counted by hash included."""
+    import buckaroo_assets as ba
+    from buckaroo_assets.build import arrow_checks
+    from buckaroo_assets.stats import exact_sums
+
+    rng = np.random.default_rng(3)
+    rows = 30_000
+    ids = rng.integers(0, 10**9, rows)
+    table = pa.table(
+        {
+            "id": [f"u-{v:x}" if v % 9 else None for v in ids],  # past the threshold below
+            "word": [f"w{v % 300}é" if v % 5 else "" for v in ids],  # exact, repeats, non-ASCII
+            "blob": pa.array([bytes([v % 256, v % 7]) * (v % 4) for v in ids], pa.binary()),
+            "x": rng.normal(size=rows) * 10.0 ** rng.integers(-5, 5, rows),
+            "n": rng.integers(0, 20_000, rows),
+        }
+    )
+    config = ba.StatsConfig(distinct_threshold=5_000, sketch_size=512, block_rows=7_000)
+    compiled = ba.build_bundle(table, data_id="t", config=config)
+    for module, name in ((hashing, "native"), (hll, "_native"), (exact_sums, "native"), (arrow_checks, "_native")):
+        monkeypatch.setattr(module, name, None)
+    assert ba.build_bundle(table, data_id="t", config=config).stats == compiled.stats
+    assert compiled.column_stats("id").get("approximate") and not compiled.column_stats("word").get("approximate")
