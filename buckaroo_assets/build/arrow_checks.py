@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
 import pyarrow as pa
+
+from ..stats.counts import value_offsets
 
 try:
     from ..stats import _native
@@ -52,15 +53,12 @@ def is_plain_ascii(column: pa.Array) -> bool:
     """Whether a plain text column's offsets ascend and all its bytes are ASCII, and so
     valid UTF-8: one vectorised pass over the bytes, several times cheaper than Arrow's
     check value by value. False says nothing: Arrow's full validation is then needed."""
-    width = {pa.string(): 4, pa.large_string(): 8}.get(column.type)
-    if _native is None or width is None or not len(column):
+    if _native is None or column.type not in (pa.string(), pa.large_string()) or not len(column):
         return False
     column.validate()  # the buffers are as long as the length says
-    _, offsets, data = column.buffers()
-    bounds = np.frombuffer(
-        offsets, dtype=f"i{width}", count=len(column) + 1, offset=column.offset * width
-    )
-    return _native.plain_ascii(bounds, b"" if data is None else data, width)
+    bounds = value_offsets(column, 0, len(column))
+    data = column.buffers()[2]
+    return _native.plain_ascii(bounds, b"" if data is None else data, bounds.itemsize)
 
 
 def first_bad_text_row(column: pa.Array) -> int | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from .counts import value_offsets
+
 try:
     from . import _native as native
 except ImportError:  # built without a C compiler: the numpy code gives the same hashes
@@ -112,8 +114,7 @@ def _bounds(array: pa.Array) -> tuple[int, int, int]:
 def binary_parts(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """int64 offsets (len + 1) into a uint8 data buffer, for any string/binary array."""
     array = _as_plain_binary(array)
-    offsets = np.frombuffer(array.buffers()[1], dtype=_offset_dtype(array.type))
-    offsets = offsets[array.offset : array.offset + len(array) + 1].astype(np.int64, copy=False)
+    offsets = value_offsets(array, 0, len(array)).astype(np.int64, copy=False)
     data_buffer = array.buffers()[2]
     data = (
         np.frombuffer(data_buffer, dtype=np.uint8)
@@ -146,10 +147,6 @@ def _powers(base: np.uint64, n: int) -> np.ndarray:
         with np.errstate(over="ignore"):
             np.multiply.accumulate(np.full(n - 1, base, dtype=np.uint64), out=powers[1:])
     return powers
-
-
-def _offset_dtype(t: pa.DataType) -> type:
-    return np.int64 if pa.types.is_large_string(t) or pa.types.is_large_binary(t) else np.int32
 
 
 def _as_plain_binary(array: pa.Array) -> pa.Array:
