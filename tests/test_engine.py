@@ -47,9 +47,7 @@ def _table(rows: int) -> pa.Table:
 
 def _run(table: pa.Table, workers: int, config: ba.StatsConfig) -> tuple[int, list[dict]]:
     accumulators = [accumulator_for(f.type, config) for f in table.schema]
-    return accumulate(
-        table.to_batches(max_chunksize=5_000), accumulators, config.block_rows, workers=workers
-    )
+    return accumulate(table.to_batches(max_chunksize=5_000), accumulators, config.block_rows, workers=workers)
 
 
 def test_stats_do_not_depend_on_the_number_of_workers() -> None:
@@ -100,15 +98,13 @@ SKETCHED = _sketched_table(170_000)
 
 
 def test_text_counted_by_hash_and_by_value_in_turn_stays_exact() -> None:
-    stats = ba.build_bundle(
-        SKETCHED, data_id="t", config=SKETCH_CONFIG.replace(block_rows=999)
-    ).column_stats("m")
+    config = SKETCH_CONFIG.replace(block_rows=999)
+    stats = ba.build_bundle(SKETCHED, data_id="t", config=config).column_stats("m")
     values = SKETCHED.column("m").to_pylist()
     counted = collections.Counter(values)
     assert not stats.get("approximate")
-    assert stats["distinct_count"] == len(counted) and stats["unique_count"] == sum(
-        c == 1 for c in counted.values()
-    )
+    assert stats["distinct_count"] == len(counted)
+    assert stats["unique_count"] == sum(c == 1 for c in counted.values())
     assert stats["most_freq"] == min(counted, key=lambda v: (-counted[v], v))
     assert (stats["min"], stats["max"]) == (min(values), max(values))
 
@@ -121,17 +117,13 @@ SKETCH_CONFIG = ba.StatsConfig(distinct_threshold=20_000, sketch_size=1_024)
     block_rows=st.sampled_from([999, 8_192, 65_535, 100_000, 1_000_000]),
     chunk=st.sampled_from([777, 50_000, 65_536, 200_000]),
 )
-def test_stats_do_not_depend_on_the_block_size_or_the_source_batches(
-    block_rows: int, chunk: int
-) -> None:
+def test_stats_do_not_depend_on_the_block_size_or_the_source_batches(block_rows: int, chunk: int) -> None:
     whole = ba.build_bundle(SKETCHED, data_id="t", config=SKETCH_CONFIG)
     assert {"f", "i", "s", "d"} <= {
         name for name in SKETCHED.column_names if whole.column_stats(name).get("approximate")
     }
     rebatched = pa.Table.from_batches(SKETCHED.to_batches(max_chunksize=chunk))
-    other = ba.build_bundle(
-        rebatched, data_id="t", config=SKETCH_CONFIG.replace(block_rows=block_rows)
-    )
+    other = ba.build_bundle(rebatched, data_id="t", config=SKETCH_CONFIG.replace(block_rows=block_rows))
     assert other.config_id == whole.config_id
     assert other.stats == whole.stats
 
@@ -174,9 +166,7 @@ def test_units_of_big_cells_end_by_bytes_and_the_stats_still_ignore_the_block_si
     assert other.stats == whole.stats
 
 
-def test_a_unit_of_text_ends_with_the_row_that_fills_its_bytes(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_unit_of_text_ends_with_the_row_that_fills_its_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     from buckaroo_assets.stats import column_accumulator
 
     monkeypatch.setattr(column_accumulator, "UNIT_BYTES", 1_000)

@@ -94,12 +94,7 @@ def test_integer_registers_match_numpy(values: list[int], precision: int) -> Non
 def test_string_hashes_match_numpy(values: list[str], offset: int) -> None:
     base = pa.array(["pad"] * offset + values + ["tail", "\x00"])
     sliced = base.slice(offset, len(values) + 1)
-    for array in (
-        sliced,
-        sliced.cast(pa.large_string()),
-        sliced.cast(pa.binary()),
-        sliced.cast(pa.string_view()),
-    ):
+    for array in (sliced, sliced.cast(pa.large_string()), sliced.cast(pa.binary()), sliced.cast(pa.string_view())):
         assert np.array_equal(binary_hashes(array), hash_binary_like(array))
 
 
@@ -166,29 +161,15 @@ def test_a_million_distinct_values_estimate_within_two_percent() -> None:
         lambda: native.add_words(np.zeros(8, np.uint8), np.zeros(1, np.int64), 3, 1),
         lambda: native.add_words(bytes(1 << 14), np.zeros(1, np.int64), 14, 1),
         lambda: native.add_words(np.zeros(1 << 14, np.uint8), np.zeros(1, np.int64), 14, 3),
-        lambda: native.float_power_sums(
-            np.zeros(71, np.int64), np.zeros(140, np.int64), np.zeros(1)
-        ),
-        lambda: native.float_power_sums(
-            np.zeros(72, np.int64), np.zeros(139, np.int64), np.zeros(1)
-        ),
-        lambda: native.float_power_sums(
-            np.zeros(72, np.int64), np.zeros(140, np.int64), np.zeros(3, np.uint8)
-        ),
+        lambda: native.float_power_sums(np.zeros(71, np.int64), np.zeros(140, np.int64), np.zeros(1)),
+        lambda: native.float_power_sums(np.zeros(72, np.int64), np.zeros(139, np.int64), np.zeros(1)),
+        lambda: native.float_power_sums(np.zeros(72, np.int64), np.zeros(140, np.int64), np.zeros(3, np.uint8)),
         lambda: native.float_power_sums(bytes(72 * 8), np.zeros(140, np.int64), np.zeros(1)),
-        lambda: native.hash_binary(
-            np.zeros(1, np.uint64), np.array([0, 9], np.int64), np.zeros(8, np.uint8)
-        ),
-        lambda: native.hash_binary(
-            np.zeros(1, np.uint64), np.array([4, 2], np.int64), np.zeros(8, np.uint8)
-        ),
-        lambda: native.hash_binary(
-            np.zeros(1, np.uint64), np.array([-1, 2], np.int64), np.zeros(8, np.uint8)
-        ),
+        lambda: native.hash_binary(np.zeros(1, np.uint64), np.array([0, 9], np.int64), np.zeros(8, np.uint8)),
+        lambda: native.hash_binary(np.zeros(1, np.uint64), np.array([4, 2], np.int64), np.zeros(8, np.uint8)),
+        lambda: native.hash_binary(np.zeros(1, np.uint64), np.array([-1, 2], np.int64), np.zeros(8, np.uint8)),
         lambda: native.hash_binary(np.zeros(0, np.uint64), np.zeros(0, np.int64), b""),
-        lambda: native.hash_binary(
-            np.zeros(2, np.uint64), np.array([0, 2], np.int64), np.zeros(8, np.uint8)
-        ),
+        lambda: native.hash_binary(np.zeros(2, np.uint64), np.array([0, 2], np.int64), np.zeros(8, np.uint8)),
         lambda: native.hash_binary(bytes(8), np.array([0, 2], np.int64), np.zeros(8, np.uint8)),
         lambda: native.plain_ascii(np.zeros(3, np.uint8), b"abc", 4),
         lambda: native.plain_ascii(np.zeros(1, np.int32), b"abc", 2),
@@ -214,9 +195,7 @@ def _counted(blocks: list[np.ndarray], by_block: bool) -> tuple[list, list]:
 
 @settings(max_examples=80, deadline=None)
 @given(
-    blocks=st.lists(
-        st.lists(st.integers(-50, 50), min_size=1, max_size=300), min_size=1, max_size=6
-    ),
+    blocks=st.lists(st.lists(st.integers(-50, 50), min_size=1, max_size=300), min_size=1, max_size=6),
     spreads=st.lists(st.sampled_from([1, 3, 1_000, 10**9, 2**40]), min_size=6, max_size=6),
     shifts=st.lists(st.integers(-3000, 3000), min_size=6, max_size=6),
     by_block=st.booleans(),
@@ -233,10 +212,7 @@ def test_integer_counts_are_exact_in_table_and_sorted_layouts(
 @pytest.mark.parametrize("by_block", [True, False])
 def test_counts_near_the_top_of_uint64_stay_exact(by_block: bool) -> None:
     top = np.uint64(2**64 - 1)
-    blocks = [
-        np.array([top, top - np.uint64(3), top], dtype=np.uint64),
-        np.array([top - np.uint64(1)], dtype=np.uint64),
-    ]
+    blocks = [np.array([top, top - np.uint64(3), top], dtype=np.uint64), np.array([top - np.uint64(1)], dtype=np.uint64)]
     assert _counted(blocks, by_block) == ([2**64 - 4, 2**64 - 2, 2**64 - 1], [1, 1, 2])
 
 

@@ -167,9 +167,7 @@ def accumulate(
             accumulators[i].update(block.column(i))
             cost[i] = time.perf_counter() - started
 
-    with ThreadPoolExecutor(
-        max_workers=workers, thread_name_prefix="buckaroo-assets-stats"
-    ) as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="buckaroo-assets-stats") as pool:
         # The reader thread also re-cuts the stream, so concatenating short
         # batches overlaps with the stats of the previous block.
         blocks = returning_freed_memory(even_blocks(batches, block_rows))
@@ -180,9 +178,7 @@ def accumulate(
             if workers == 1:
                 summarise(block, list(range(len(accumulators))))
                 continue
-            tasks = [
-                pool.submit(summarise, block, group) for group in balanced_groups(cost, 4 * workers)
-            ]
+            tasks = [pool.submit(summarise, block, group) for group in balanced_groups(cost, 4 * workers)]
             for task in tasks:
                 task.result()
         results = list(pool.map(lambda accumulator: accumulator.result(), accumulators))

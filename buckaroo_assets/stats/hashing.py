@@ -98,7 +98,8 @@ def same_values(array: pa.Array, rows: np.ndarray, firsts: np.ndarray) -> bool:
         left, right = (array.take(pa.array(p, type=pa.int64())) for p in (rows, firsts))
         return bool(pc.all(pc.equal(left, right)).as_py())
     offsets, data = binary_parts(array)
-    return native.same_values(offsets, data, rows.astype(np.int64, copy=False), firsts.astype(np.int64, copy=False))
+    rows, firsts = rows.astype(np.int64, copy=False), firsts.astype(np.int64, copy=False)
+    return native.same_values(offsets, data, rows, firsts)
 
 
 def _bounds(array: pa.Array) -> tuple[int, int, int]:
@@ -116,11 +117,7 @@ def binary_parts(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     array = _as_plain_binary(array)
     offsets = value_offsets(array, 0, len(array)).astype(np.int64, copy=False)
     data_buffer = array.buffers()[2]
-    data = (
-        np.frombuffer(data_buffer, dtype=np.uint8)
-        if data_buffer is not None
-        else np.zeros(0, np.uint8)
-    )
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     return offsets, data
 
 

@@ -118,10 +118,7 @@ class QuantileSketch:
         """Distinct retained values in ascending order and the rows each stands for."""
         values = np.concatenate(self.levels)
         weights = np.concatenate(
-            [
-                np.full(len(items), 1 << level, dtype=np.int64)
-                for level, items in enumerate(self.levels)
-            ]
+            [np.full(len(items), 1 << level, dtype=np.int64) for level, items in enumerate(self.levels)]
         )
         order = np.argsort(values, kind="stable")
         values, weights = values[order], weights[order]
@@ -159,7 +156,7 @@ class QuantileSketch:
 
     def _halve(self, level: int) -> None:
         items = self.levels[level]
-        if not _ascending(items):  # often one sorted batch (no NaN here): no sort needed
+        if not _in_order(items):  # often one sorted batch (no NaN here): no sort needed
             items = np.sort(items)
         # A fresh empty level: an empty view of ``items`` would keep all of it alive.
         self.levels[level] = np.zeros(0, dtype=self.dtype)
@@ -171,9 +168,7 @@ class QuantileSketch:
         An odd item out stays on ``level``, so the total weight never changes.
         """
         self._grow(level + 1)
-        offset = int(
-            mix64(np.array([_SEED ^ np.uint64((level << 40) + self.halvings[level])]))[0] & 1
-        )
+        offset = int(mix64(np.array([_SEED ^ np.uint64((level << 40) + self.halvings[level])]))[0] & 1)
         self.halvings[level] += 1
         if len(items) % 2:
             self._place(level, items[:1])
@@ -181,7 +176,7 @@ class QuantileSketch:
         return items[offset::2]
 
 
-def _ascending(items: np.ndarray) -> bool:
+def _in_order(items: np.ndarray) -> bool:
     return bool(np.all(items[1:] >= items[:-1]))
 
 
