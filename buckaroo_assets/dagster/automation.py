@@ -98,6 +98,7 @@ def outdated_datasets(
     members: dict[dg.AssetKey, list[str]] = {}
     for name, key in bundle_keys.items():
         members.setdefault(key, []).append(name)
+    digests: dict[dg.AssetKey, str] = {}  # of each chunk's members, made once per chunk
     newest = _newest_chunk_records(latest)
     outdated = {}
     for name, data_id in current.items():
@@ -105,7 +106,9 @@ def outdated_datasets(
         mat = latest[key][1] if key in latest else None
         if mat is not None and CHUNK_DATA_IDS in mat.metadata:
             held = mat.metadata.get(CHUNK_MEMBERS)
-            if held is None or held.value != members_digest(members[key]):
+            if key not in digests:
+                digests[key] = members_digest(members[key])
+            if held is None or held.value != digests[key]:
                 outdated[name] = data_id
                 continue
             mat = latest[newest.get(name, key)][1]
