@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import buckaroo_assets as ba
-from buckaroo_assets.stats.frequent import _cut
+from buckaroo_assets.stats.frequent import FrequentValues, _cut
 
 N = 200_000
 THRESHOLD = 1_000
@@ -173,3 +173,34 @@ def test_the_cut_is_the_count_just_past_capacity(held: list[int], fresh: list[in
     capacity = data.draw(st.integers(1, len(held) + len(fresh) - 1))
     expected = sorted(held + fresh, reverse=True)[capacity]
     assert _cut(np.array(held, dtype=np.int64), np.array(fresh, dtype=np.int64), capacity) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    capacity=st.integers(1, 12),
+    blocks=st.lists(
+        st.tuples(st.lists(st.integers(0, 40), max_size=30), st.booleans()), min_size=1, max_size=8
+    ),
+)
+def test_counters_match_a_plain_misra_gries(capacity: int, blocks: list[tuple[list[int], bool]]) -> None:
+    """Blocks of one row per key or of repeating keys, larger or smaller than the
+    counters, folded in: the same counters, counts and error as the textbook summary."""
+    counters: dict[int, int] = {}
+    error = 0
+    sketch = FrequentValues(capacity, np.zeros(0, dtype=np.int64), np.int64)
+    for keys, distinct in blocks:
+        block = collections.Counter(set(keys) if distinct else keys)
+        if not block:
+            continue
+        ordered = np.array(sorted(block), dtype=np.int64)
+        sketch.add_sorted(ordered, np.array([block[k] for k in ordered.tolist()], dtype=np.int64))
+        for key, count in block.items():
+            counters[key] = counters.get(key, 0) + count
+        if len(counters) > capacity:
+            cut = sorted(counters.values(), reverse=True)[capacity]
+            counters = {key: count - cut for key, count in counters.items() if count > cut}
+            error += cut
+    assert sketch.keys.tolist() == sorted(counters)
+    assert sketch.counts.tolist() == [counters[k] for k in sorted(counters)]
+    assert sketch.values.tolist() == sorted(counters)
+    assert sketch.error == error

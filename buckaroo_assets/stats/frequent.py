@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .shared_arrays import ones
+from .shared_arrays import all_ones, ones
 
 # Value arrays are numpy (numbers) or Arrow (strings, binary, decimals).
 Values = Any
@@ -98,24 +98,50 @@ class FrequentValues:
     def _fold(self, keys: np.ndarray, counts: np.ndarray, representatives: Representatives) -> None:
         """Add distinct, ascending ``keys`` with their counts, then cut back to capacity."""
         held = self.counts.copy()
-        position = np.searchsorted(self.keys, keys)
-        known = position < len(self.keys)
-        known[known] = self.keys[position[known]] == keys[known]
-        held[position[known]] += counts[known]
-        fresh = np.flatnonzero(~known)
-        fresh_counts = counts[fresh]
+        at, found = _common(self.keys, keys)
+        held[at] += counts[found]
         cut = 0
-        total = len(held) + len(fresh)
-        if total > self.capacity:
-            cut = _cut(held, fresh_counts, self.capacity)
-            self.error += cut
+        if len(held) + len(keys) - len(found) <= self.capacity:
+            fresh = _other_positions(len(keys), found)
+        elif all_ones(counts):
+            # At most ``capacity`` counters are held and every new key has one row: the
+            # (capacity + 1)-th largest count is one, and that cut drops every new key.
+            fresh, cut = found[:0], 1
+        else:
+            fresh = _other_positions(len(keys), found)
+            cut = _cut(held, counts[fresh], self.capacity)
+        self.error += cut
         kept = np.flatnonzero(held > cut)
-        added = fresh[fresh_counts > cut]
+        added = fresh[counts[fresh] > cut]
+        if len(added) == 0:  # the kept counters are still in order
+            self.keys, self.counts = self.keys[kept], held[kept] - cut
+            self.values = self.values if len(kept) == len(held) else _take(self.values, kept)
+            return
         merged_keys = np.concatenate([self.keys[kept], keys[added]])
         order = np.argsort(merged_keys, kind="stable")  # two ascending runs: a linear merge
         self.keys = merged_keys[order]
         self.counts = (np.concatenate([held[kept], counts[added]]) - cut)[order]
         self.values = _concat(_take(self.values, kept), representatives(added), order)
+
+
+def _common(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ``a`` and in ``b`` of the values both hold (each distinct and
+    ascending): the shorter is looked up in the longer, a few thousand counters in a
+    block's keys costing far less than a block's keys in the counters."""
+    if len(a) > len(b):
+        in_b, in_a = _common(b, a)
+        return in_a, in_b
+    at = np.searchsorted(b, a)
+    hit = at < len(b)
+    hit[hit] = b[at[hit]] == a[hit]
+    return np.flatnonzero(hit), at[hit]
+
+
+def _other_positions(length: int, taken: np.ndarray) -> np.ndarray:
+    """The positions below ``length`` that are not in ``taken``."""
+    left = np.ones(length, dtype=bool)
+    left[taken] = False
+    return np.flatnonzero(left)
 
 
 def _cut(held: np.ndarray, fresh: np.ndarray, capacity: int) -> int:
