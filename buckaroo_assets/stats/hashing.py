@@ -3,8 +3,8 @@
 The HyperLogLog sketch needs one well-mixed 64-bit hash per value, identical in
 every process (Python's ``hash`` is salted, so it cannot be used). Fixed-width
 values are mixed with splitmix64; variable-width values (strings, binary) get a
-polynomial hash over their bytes computed with prefix sums, so no Python loop
-runs per value.
+hash over their eight-byte words, each mixed with its position and summed,
+so no Python loop runs per value.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ except ImportError:  # built without a C compiler: the numpy code gives the same
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-# An odd multiplier is invertible modulo 2**64, which lets a substring's hash be
-# recovered from prefix sums.
-_POLY = np.uint64(0x100000001B3)
-_POLY_INV = np.uint64(pow(0x100000001B3, -1, 2**64))
+_STRIDE = np.uint64(0xD6E8FEB86659FD93)  # sets each word position apart
+# The low ``n`` bytes of a little-endian word, for n = 0..8.
+_LOW_BYTES = np.array([(1 << (8 * n)) - 1 for n in range(9)], dtype=np.uint64)
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
@@ -52,24 +51,36 @@ def hash_fixed(values: np.ndarray) -> np.ndarray:
 
 
 def hash_binary_like(array: pa.Array) -> np.ndarray:
-    """Hash each non-null string/binary value by its bytes (nulls must be dropped)."""
+    """Hash each non-null string/binary value by its bytes (nulls must be dropped).
+
+    ``mix64(sum_j mix64(word_j + j * STRIDE) + length * GOLDEN)``, the words being
+    the value's eight-byte little-endian pieces, the last zero-padded: the C
+    kernel's hash, here one vectorised pass per word position modulo eight.
+    """
     offsets, data = binary_parts(array)
-    lengths = np.diff(offsets)
     start, stop = int(offsets[0]), int(offsets[-1])
-    data = data[start:stop]
-    n = stop - start
+    offsets = offsets - start
+    padded = np.zeros(stop - start + 16, dtype=np.uint8)
+    padded[: stop - start] = data[start:stop]
+    lengths = np.diff(offsets)
+    words = (lengths + 7) // 8
+    first_word = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(words, out=first_word[1:])
+    owner = np.repeat(np.arange(len(lengths)), words)
+    index = np.arange(first_word[-1]) - first_word[:-1][owner]  # each word's place in its value
+    at = offsets[:-1][owner] + 8 * index
+    values = np.empty(len(at), dtype=np.uint64)
+    for shift in range(8):  # the words starting at each byte offset modulo eight, as one view
+        chosen = np.flatnonzero(at % 8 == shift)
+        aligned = padded[shift : shift + (len(padded) - shift) // 8 * 8].view("<u8")
+        values[chosen] = aligned[at[chosen] // 8]
+    values &= _LOW_BYTES[np.minimum(lengths[owner] - 8 * index, 8)]
     with np.errstate(over="ignore"):
-        powers = _powers(_POLY, n)
-        # prefix[i] = sum_{j<i} (byte_j + 1) * P**j  (mod 2**64); the +1 makes
-        # trailing NUL bytes count.
-        prefix = np.zeros(n + 1, dtype=np.uint64)
-        np.cumsum((data.astype(np.uint64) + np.uint64(1)) * powers, out=prefix[1:])
-        rel = offsets - start
-        spans = prefix[rel[1:]] - prefix[rel[:-1]]
-        # Divide out P**start so equal strings hash equally wherever they sit.
-        inv = _powers(_POLY_INV, n + 1)[rel[:-1]]
-        raw = spans * inv + lengths.astype(np.uint64) * _GOLDEN
-    return mix64(raw)
+        mixed = mix64(values + index.astype(np.uint64) * _STRIDE)
+        total = np.zeros(len(mixed) + 1, dtype=np.uint64)
+        np.cumsum(mixed, out=total[1:])
+        sums = total[first_word[1:]] - total[first_word[:-1]]
+        return mix64(sums + lengths.astype(np.uint64) * _GOLDEN)
 
 
 def binary_hashes(array: pa.Array) -> np.ndarray:
@@ -135,15 +146,6 @@ def hash_fixed_size_bytes(array: pa.Array, width: int) -> np.ndarray:
         for lane in range(lanes.shape[1]):
             h = mix64(h ^ lanes[:, lane])
     return h
-
-
-def _powers(base: np.uint64, n: int) -> np.ndarray:
-    powers = np.empty(n, dtype=np.uint64)
-    if n:
-        powers[0] = 1
-        with np.errstate(over="ignore"):
-            np.multiply.accumulate(np.full(n - 1, base, dtype=np.uint64), out=powers[1:])
-    return powers
 
 
 def _as_plain_binary(array: pa.Array) -> pa.Array:
