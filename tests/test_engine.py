@@ -207,6 +207,40 @@ def test_blocks_of_very_wide_rows_are_sized_by_bytes(tmp_path: Path) -> None:
     assert by_bytes.stats == by_rows.stats
 
 
+def test_parquet_columns_that_fit_one_group_are_shared_between_two(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A narrow Parquet file is read by two groups of similar bytes, each decoding its own
+    columns; the same table in memory, with nothing to decode, stays one group; the stats
+    and the first window are the same either way."""
+    import pyarrow.parquet as pq
+
+    from buckaroo_assets.build import builder
+    from buckaroo_assets.build.sources import open_source
+
+    rng = np.random.default_rng(3)
+    table = pa.table(
+        {
+            "wide_text": [f"{i:08d}-" + "x" * 40 for i in range(5_000)],
+            "a": rng.normal(size=5_000),
+            "b": rng.integers(0, 100, 5_000),
+            "c": rng.normal(size=5_000),
+        }
+    )
+    path = tmp_path / "narrow.parquet"
+    pq.write_table(table, path)
+    config = ba.StatsConfig()
+    monkeypatch.setattr(builder, "GROUPS_AT_ONCE", 2)  # as on any machine of two cores or more
+    groups = builder.column_groups(open_source(str(path)), config)
+    assert sorted(p for group in groups for p in group) == [0, 1, 2, 3]
+    assert len(groups) == 2 and [0] in groups  # the text alone
+    assert builder.column_groups(open_source(table), config) == [[0, 1, 2, 3]]
+    from_file, in_memory = ba.build_bundle(str(path), data_id="n"), ba.build_bundle(table, data_id="n")
+    assert from_file.meta["column_groups"] == 2 and in_memory.meta["column_groups"] == 1
+    assert from_file.stats == in_memory.stats
+    assert from_file.first_window.equals(in_memory.first_window)
+
+
 def test_freed_memory_goes_back_after_growing_past_the_lowest_since_the_last_return(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -24,7 +24,7 @@ from ..bundle.ids import validate_data_id
 from ..bundle.model import Bundle, same_label
 from ..stats.accumulators import ColumnAccumulator, accumulator_for
 from ..stats.distribution import COUNT_BYTES
-from ..stats.engine import accumulate
+from ..stats.engine import accumulate, balanced_groups
 from ..version import __version__
 from .data_id import data_id_for
 from .sources import Source, open_source
@@ -308,21 +308,28 @@ _FEWEST_BLOCK_ROWS = 64
 
 
 def column_groups(source: Source, config: StatsConfig) -> list[list[int]]:
-    """Columns split, in order, into groups whose blocks and counters fit the budget."""
+    """Columns split, in order, into groups whose blocks and counters fit the budget.
+
+    Columns that would all fit one group are shared out, by bytes, between
+    ``GROUPS_AT_ONCE`` groups where reading them means decoding them: one group
+    has one reader, which kept a core busy while the stats waited on it.
+    """
     positions = list(range(len(source.schema)))
     if source.column_bytes is None or len(positions) <= 1:
         return [positions]
     block, distinct = _block_and_distinct(source, config)
     budget = GROUP_BUDGET_BYTES / GROUPS_AT_ONCE
+    costs = [block * w * _BLOCKS_IN_FLIGHT + _counter_bytes(w, distinct) for w in source.column_bytes]
     groups: list[list[int]] = [[]]
     used = 0.0
-    for position, width in zip(positions, source.column_bytes, strict=True):
-        cost = block * width * _BLOCKS_IN_FLIGHT + _counter_bytes(width, distinct)
+    for position, cost in zip(positions, costs, strict=True):
         if groups[-1] and used + cost > budget:
             groups.append([])
             used = 0.0
         groups[-1].append(position)
         used += cost
+    if len(groups) < GROUPS_AT_ONCE and source.decodes_columns:
+        return [sorted(group) for group in balanced_groups(costs, GROUPS_AT_ONCE)]
     return groups
 
 

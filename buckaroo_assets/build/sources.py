@@ -50,6 +50,9 @@ class Source:
     # True: ``batches(rows, columns, start=n)`` begins at row n without decoding the rows
     # before it (Parquet skips whole row groups), so a fragment reads only its own range.
     seekable: bool = False
+    # True: reading a column means decoding it (Parquet), work that column groups
+    # read side by side share between cores.
+    decodes_columns: bool = False
     # Rows of each Parquet row group, in order across files: where a row range can
     # begin and end without decoding rows outside it.
     row_groups: list[int] | None = None
@@ -332,6 +335,7 @@ def _from_parquet(fs: Any, path: str) -> Source:
         rows_total=rows_total,
         column_bytes=column_bytes,
         seekable=True,
+        decodes_columns=True,
         row_groups=[footer.row_group(g).num_rows for footer in footers for g in range(footer.num_row_groups)],
     )
 
