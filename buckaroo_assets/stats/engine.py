@@ -167,17 +167,24 @@ def accumulate(
             accumulators[i].update(block.column(i))
             cost[i] = time.perf_counter() - started
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="buckaroo-assets-stats") as pool:
-        # The reader thread also re-cuts the stream, so concatenating short
-        # batches overlaps with the stats of the previous block.
-        blocks = returning_freed_memory(even_blocks(batches, block_rows))
-        for block in prefetch(blocks) if read_ahead else blocks:
+    # The reader thread also re-cuts the stream, so concatenating short batches
+    # overlaps with the stats of the previous block.
+    blocks = returning_freed_memory(even_blocks(batches, block_rows))
+    if read_ahead:
+        blocks = prefetch(blocks)
+    if workers == 1:  # on the calling thread: no pool to start, no hand-offs per column
+        everything = list(range(len(accumulators)))
+        for block in blocks:
             if on_block is not None:
                 on_block(block)
             rows += block.num_rows
-            if workers == 1:
-                summarise(block, list(range(len(accumulators))))
-                continue
+            summarise(block, everything)
+        return rows, [accumulator.result() for accumulator in accumulators]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="buckaroo-assets-stats") as pool:
+        for block in blocks:
+            if on_block is not None:
+                on_block(block)
+            rows += block.num_rows
             tasks = [pool.submit(summarise, block, group) for group in balanced_groups(cost, 4 * workers)]
             for task in tasks:
                 task.result()
