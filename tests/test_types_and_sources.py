@@ -357,6 +357,25 @@ def test_wide_tables_are_summarised_in_column_groups_with_the_same_stats(
         assert done == sorted(done) and done[-1] == 3_000 and seen[-1].rows_total == 3_000
 
 
+def test_a_folder_of_files_in_column_groups_reads_each_column_from_each_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file and every group opens its own reader, which shares the first one's index
+    of column paths: each group still gets its own columns from every file."""
+    from buckaroo_assets.build import builder
+
+    rng = np.random.default_rng(9)
+    table = pa.table({f"c{i}": rng.integers(0, 50 * (i + 1), 4_000) for i in range(9)})
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for part in range(3):
+        pq.write_table(table.slice(part * 1_500, 1_500), folder / f"part-{part}.parquet")
+    monkeypatch.setattr(builder, "GROUP_BUDGET_BYTES", 150_000)  # a column or two per group
+    grouped = ba.build_bundle(str(folder), data_id="f")
+    assert grouped.meta["column_groups"] >= 4
+    assert grouped.stats == ba.build_bundle(table, data_id="f").stats
+
+
 def test_pipes_and_devices_are_refused_before_reading(tmp_path: Path) -> None:
     """A FIFO named like a CSV would block forever, /dev/zero named like Parquet never end:
     both are refused at once, by the build and by data_id_for (in a child process, so a
