@@ -315,7 +315,8 @@ def _from_parquet(fs: Any, path: str) -> Source:
                     buffer_size=_read_buffer(filesystem),
                     paths=paths[0] if paths else None,
                 )
-                paths[:] = paths or [reader.paths]
+                if not paths:
+                    paths.append(reader.paths)
                 # One decoding thread: the stats workers keep the other cores busy,
                 # and fewer allocating threads fragment memory less.
                 batches = reader.iter_batches(
