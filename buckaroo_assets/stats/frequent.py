@@ -100,16 +100,14 @@ class FrequentValues:
         held = self.counts.copy()
         at, found = _common(self.keys, keys)
         held[at] += counts[found]
-        cut = 0
-        if len(held) + len(keys) - len(found) <= self.capacity:
-            fresh = _other_positions(len(keys), found)
-        elif all_ones(counts):
+        over = len(held) + len(keys) - len(found) > self.capacity
+        if over and all_ones(counts):
             # At most ``capacity`` counters are held and every new key has one row: the
             # (capacity + 1)-th largest count is one, and that cut drops every new key.
             fresh, cut = found[:0], 1
         else:
             fresh = _other_positions(len(keys), found)
-            cut = _cut(held, counts[fresh], self.capacity)
+            cut = _cut(held, counts[fresh], self.capacity) if over else 0
         self.error += cut
         kept = np.flatnonzero(held > cut)
         added = fresh[counts[fresh] > cut]
